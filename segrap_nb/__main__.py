@@ -1,0 +1,7 @@
+"""``python -m segrap_nb`` runs the ``segrap-nb`` command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""The ``segrap-nb`` command line: one subcommand per task, each defined in its own module.
+
+Each module named in ``COMMANDS`` provides ``add_arguments(parser)`` and ``run(args) -> int``.
+A module is imported only when its subcommand runs, so ``segrap-nb validate`` does not pay for
+importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import DataError
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "phantom": ("segrap_nb.phantom", "write a synthetic SegRap-like dataset in the release layout"),
+    "validate": ("segrap_nb.validate", "check every case of a dataset (files, grids, labels)"),
+    "stats": ("segrap_nb.stats", "label and resolution statistics, compared with the dataset card"),
+    "train": ("segrap_nb.training.train", "train a compact 3D U-Net (MONAI)"),
+    "predict": ("segrap_nb.training.predict", "predict with a trained run, in the release layout"),
+    "evaluate": ("segrap_nb.evaluate", "DSC, NSD and HD95 per case and structure, as the challenge"),
+    "export-nnunet": ("segrap_nb.nnunet", "export a dataset as an nnU-Net v2 raw dataset"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segrap-nb",
+        description="segrap-nb: a teaching kit for the SegRap 2023 challenge.",
+        epilog="Run 'segrap-nb COMMAND --help' for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``segrap-nb`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        parser = _top_parser()
+        if argv and not argv[0].startswith("-"):
+            parser.error(f"unknown command {argv[0]!r}")
+        parser.parse_args(argv or ["--help"])
+        return 0
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"segrap-nb {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

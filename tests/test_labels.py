@@ -1,0 +1,93 @@
+"""The label tables and the official 54 <-> 45 conversions."""
+
+import numpy as np
+import pytest
+
+from segrap_nb import labels as L
+from segrap_nb import published
+
+from .conftest import tiny_onehot
+
+
+def test_table_sizes_and_order():
+    assert len(L.ONEHOT_LABELS) == 54 and sorted(L.ONEHOT_LABELS) == list(range(1, 55))
+    assert len(L.OAR_NAMES) == 45 and L.OAR_NAMES[0] == "Brain" and L.OAR_NAMES[-1] == "Trachea"
+    assert L.GTV_NAMES == ("GTVp", "GTVnd")
+    assert set(L.NSD_TOLERANCE_MM) == set(L.OAR_NAMES) | set(L.GTV_NAMES)
+
+
+def test_non_obvious_unions_from_the_reference():
+    assert L.OAR_TO_ONEHOT["Brain"] == tuple(range(1, 10))
+    assert L.OAR_TO_ONEHOT["Eye_L"] == (10, 12)
+    assert L.OAR_TO_ONEHOT["MiddleEar_L"] == (16, 18, 20, 24, 28, 30)
+    assert L.OAR_TO_ONEHOT["Larynx"] == (48, 49, 50, 51)
+    assert L.OAR_TO_ONEHOT["PharynxConst"] == (51, 52)
+    assert L.LABEL_MEMBERSHIP[6] == {"Brain", "TemporalLobe_L", "Hippocampus_L"}
+
+
+def test_tolerances():
+    assert L.NSD_TOLERANCE_MM["Larynx"] == 2 and L.NSD_TOLERANCE_MM["OralCavity"] == 3
+    assert L.NSD_TOLERANCE_MM["Chiasm"] == 1 and L.NSD_TOLERANCE_MM["GTVnd"] == 1
+
+
+def test_every_label_belongs_to_an_oar_and_signatures_are_unique():
+    sigs = list(L.LABEL_MEMBERSHIP.values())
+    assert all(sigs) and len(set(sigs)) == 54
+
+
+@pytest.mark.parametrize(
+    "card,code",
+    [
+        ("PharynxConstr", "PharynxConst"),
+        ("Larynx_PharynxConstr_Overlap", "Larynx_PharynxConst_OverLap"),
+        ("TemporalLobe_Hippocampus_Overlap_L", "TemporalLobe_Hippocampus_OverLap_L"),
+        ("MiddleEar_ETbone_Overlap_R", "MiddleEar_ETbone_OverLap_R"),
+        ("IAC_L (Internal Acoustic Canal_L)", "IAC_L"),
+        ("Brain", "Brain"),
+    ],
+)
+def test_card_spellings_are_aliases(card, code):
+    assert L.canonical_name(card) == code
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(KeyError, match="Brian"):
+        L.canonical_name("Brian")
+
+
+def test_card_tables_cover_every_label_with_code_names():
+    card = published.card_labels()
+    assert list(card["label"]) == list(range(1, 55))
+    assert list(card["name"]) == [L.ONEHOT_LABELS[k] for k in range(1, 55)]
+    assert card.loc[card["name"] == "Larynx_PharynxConst_OverLap", "mean_cm3"].item() == 8.07
+    assert published.card_resolution().loc["median", "size_z"] == 126
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_conversions_are_exact_inverses(seed):
+    t1, t2 = tiny_onehot(seed)
+    masks = L.onehot_to_masks(t1, 1)
+    assert masks["Eye_L"].sum() == (t1 == 10).sum() + (t1 == 12).sum()
+    assert np.array_equal(L.masks_to_onehot(masks, 1), t1)
+    assert np.array_equal(L.masks_to_onehot(L.onehot_to_masks(t2, 2), 2), t2)
+
+
+def test_overlap_painting_on_nested_structures():
+    # An eye with its lens inside: Eye_L covers both, Lens_L only the centre voxel.
+    masks = {n: np.zeros((5, 5, 5), bool) for n in L.OAR_NAMES}
+    masks["Eye_L"][1:4, 1:4, 1:4] = True
+    masks["Lens_L"][2, 2, 2] = True
+    onehot = L.masks_to_onehot(masks, 1)
+    assert onehot[2, 2, 2] == 12 and onehot[1, 1, 1] == 10 and (onehot == 10).sum() == 26
+
+
+def test_masks_outside_the_official_table_are_refused():
+    masks = {n: np.zeros((4, 4, 4), bool) for n in L.OAR_NAMES}
+    masks["Lens_L"][1, 1, 1] = True  # a lens outside any eye: no label stands for that
+    with pytest.raises(L.ConversionError, match="Lens_L"):
+        L.masks_to_onehot(masks, 1)
+    gtv = {"GTVp": np.ones((2, 2, 2), bool), "GTVnd": np.ones((2, 2, 2), bool)}
+    with pytest.raises(L.ConversionError, match="overlap"):
+        L.masks_to_onehot(gtv, 2)
+    with pytest.raises(L.ConversionError, match="missing masks: BrainStem"):
+        L.masks_to_onehot({"Brain": np.zeros((2, 2, 2), bool)}, 1)

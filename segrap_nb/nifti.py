@@ -228,7 +228,10 @@ def write_nifti(
     try:
         with os.fdopen(fd, "wb") as raw:
             if path.name.endswith(".gz"):
-                with _gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel) as gz:
+                # mtime=0: no timestamp in the gzip header, so equal arrays give equal bytes.
+                with _gzip.GzipFile(
+                    fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0
+                ) as gz:
                     gz.write(header)
                     gz.write(memoryview(data.ravel(order="F").view(np.uint8)))
             else:

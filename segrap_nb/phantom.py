@@ -1,0 +1,340 @@
+"""A synthetic SegRap-like dataset (the kit's default data), written in the official release layout.
+
+``segrap-nb phantom OUT --cases N [--size quick|full] [--seed S] [--zip]`` or
+:func:`make_phantom` writes, for each case ``segrap_XXXX``::
+
+    SegRap2023_Training_Set_120cases/segrap_XXXX/image.nii.gz, image_contrast.nii.gz (int16 HU),
+        the 45 OAR masks, GTVp.nii.gz, GTVnd.nii.gz (uint8 0/1)
+    SegRap2023_Training_Set_120cases_OneHot_Labels/Task001/segrap_XXXX.nii.gz (uint8 0..54)
+    SegRap2023_Training_Set_120cases_OneHot_Labels/Task002/segrap_XXXX.nii.gz (uint8 0..2)
+
+(or the two release zips with ``--zip``), then ``PHANTOM.txt`` last. The one-hot map is painted
+first and the 45 masks are derived from it with the official table, so both agree exactly.
+
+Orientation: the affine maps voxel (i, j, k) to RAS world mm with axis codes ('L', 'P', 'S')
+-- i grows towards the patient's left, j posterior, k superior -- as in NIfTI converted from
+DICOM. Labels ``_L`` are on the patient's left (negative world x).
+
+Sizes: ``quick`` is a fixed 128 x 156 x 112 grid at 1.5 x 1.5 x 3.0 mm cropped to the head and
+neck (2.2 M voxels); ``full`` draws shape and spacing per case from the 120 training cases
+(e.g. 1024 x 1024 x 126 at 0.54 x 0.54 x 3.0 mm). The anatomy of a case depends only on the
+seed and the case number, not on the size. The same seed always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from scipy import ndimage
+
+from . import __version__
+from . import labels as L
+from .anatomy import TISSUES, Anatomy, Grid, build_anatomy, rasterize
+from .dataset import IMAGES_DIR, ONEHOT_DIR
+from .errors import DataError
+from .nifti import nifti_bytes_header, write_nifti
+
+try:  # the same gzip writer as nifti.write_nifti, so folders and zips hold the same bytes
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover
+    import gzip as _gzip
+
+SIZES = ("quick", "full")
+#: Voxel grid of ``--size quick``: shape (i, j, k) and spacing (mm).
+QUICK_SHAPE = (128, 156, 112)
+QUICK_SPACING = (1.5, 1.5, 3.0)
+#: Centre of the quick field of view in the axial plane (patient LPS mm).
+QUICK_CENTRE_XY = (0.0, 3.0)
+MARKER = "PHANTOM.txt"
+_PARTIAL = ".PHANTOM-in-progress"
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class PhantomCase:
+    """One synthetic case in memory: arrays in (i, j, k) order, affine voxel -> RAS mm."""
+
+    case_id: str
+    grid: Grid
+    onehot: np.ndarray  # Task001, uint8 0..54
+    gtv: np.ndarray  # Task002, uint8 0..2
+    tissue: np.ndarray  # tissue class per voxel (anatomy.TISSUES), uint8
+    anatomy: Anatomy
+    noise_seed: np.random.SeedSequence
+    image: np.ndarray | None = None  # plain CT, int16 HU
+    image_contrast: np.ndarray | None = None  # contrast-enhanced CT, int16 HU
+
+    @property
+    def affine(self) -> np.ndarray:
+        """Voxel -> RAS world (mm) affine, axis codes ('L', 'P', 'S')."""
+        return self.grid.affine
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size in mm, (i, j, k)."""
+        return self.grid.spacing
+
+
+def _train_geometry() -> list[tuple[tuple[int, int, int], tuple[float, float, float]]]:
+    """The 120 training cases' (shape (i, j, k), spacing mm) from the bundled table (z, y, x)."""
+    text = resources.files("segrap_nb").joinpath("data/segrap2023_train_geometry.csv").read_text()
+    out = []
+    for row in csv.DictReader(text.splitlines()):
+        shape = (int(row["size_x"]), int(row["size_y"]), int(row["size_z"]))
+        spacing = tuple(float(row[f"spacing_{a}_mm"]) for a in "xyz")
+        out.append((shape, spacing))
+    return out
+
+
+def case_grid(anatomy: Anatomy, size: str, rng: np.random.Generator) -> Grid:
+    """The voxel grid of a case: the fixed quick grid, or a training case's shape and spacing."""
+    if size == "quick":
+        shape, spacing = QUICK_SHAPE, QUICK_SPACING
+        cx, cy = QUICK_CENTRE_XY
+        top = anatomy.vertex_z + rng.uniform(0.0, 6.0)
+    elif size == "full":
+        shape, spacing = _train_geometry()[int(rng.integers(120))]
+        cx, cy = rng.normal(0.0, 4.0), 15.0 + rng.normal(0.0, 4.0)
+        top = anatomy.vertex_z + rng.uniform(3.0, 15.0)
+    else:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    origin = (
+        round(cx - (shape[0] - 1) / 2 * spacing[0], 3),
+        round(cy - (shape[1] - 1) / 2 * spacing[1], 3),
+        round(top - (shape[2] - 1) * spacing[2], 3),
+    )
+    return Grid(tuple(shape), tuple(spacing), origin)  # type: ignore[arg-type]
+
+
+def _seeds(seed: int, index: int) -> list[np.random.SeedSequence]:
+    """Independent streams of a case: anatomy, grid, noise."""
+    return np.random.SeedSequence([int(seed), int(index)]).spawn(3)
+
+
+def phantom_case(index: int, seed: int = 0, size: str = "quick",
+                 images: bool = True) -> PhantomCase:
+    """Generate case ``index`` of the phantom with ``seed`` in memory (CTs in HU if ``images``)."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    s_anat, s_grid, s_noise = _seeds(seed, index)
+    anatomy = build_anatomy(np.random.default_rng(s_anat))
+    grid = case_grid(anatomy, size, np.random.default_rng(s_grid))
+    lab, gtv, tis = rasterize(anatomy, grid)
+    case = PhantomCase(f"segrap_{index:04d}", grid, lab, gtv, tis, anatomy, s_noise)
+    if images:
+        rng = np.random.default_rng(s_noise)
+        case.image = synthesize_ct(tis, anatomy, rng, contrast=False)
+        case.image_contrast = synthesize_ct(tis, anatomy, rng, contrast=True)
+    return case
+
+
+def hu_table(anatomy: Anatomy, contrast: bool) -> np.ndarray:
+    """Mean HU per tissue class (256 entries, float32); contrast adds the case's enhancement."""
+    table = np.full(256, -1000.0, np.float32)
+    for tid, (_, hu, group) in TISSUES.items():
+        table[tid] = hu + (anatomy.enhancement.get(group, 0.0) if contrast else 0.0)
+    return table
+
+
+def synthesize_ct(tissue: np.ndarray, anatomy: Anatomy, rng: np.random.Generator,
+                  contrast: bool, chunk_voxels: int = 1_000_000) -> np.ndarray:
+    """CT in HU (int16, same shape and order as ``tissue``): tissue means plus Gaussian noise."""
+    table = hu_table(anatomy, contrast)
+    out = np.empty(tissue.shape, np.int16, order="F")
+    plane = tissue.shape[0] * tissue.shape[1]
+    step = max(1, chunk_voxels // plane)
+    sigma = np.float32(anatomy.noise_hu)
+    for k0 in range(0, tissue.shape[2], step):
+        k1 = min(tissue.shape[2], k0 + step)
+        t = tissue[:, :, k0:k1]
+        noise = rng.standard_normal(t.shape[::-1], dtype=np.float32).T  # F-ordered like t
+        vals = table[t]
+        vals += noise * sigma
+        np.clip(vals, -1024, 3071, out=vals)
+        out[:, :, k0:k1] = np.rint(vals)
+    return out
+
+
+def _label_boxes(onehot: np.ndarray) -> dict[str, tuple[slice, ...] | None]:
+    """Bounding box (voxel slices) of each of the 45 OARs in a one-hot map, None when empty."""
+    found = ndimage.find_objects(onehot, max_label=L.max_label(1))
+    out: dict[str, tuple[slice, ...] | None] = {}
+    for name in L.OAR_NAMES:
+        boxes = [found[lab - 1] for lab in L.OAR_TO_ONEHOT[name] if found[lab - 1] is not None]
+        if not boxes:
+            out[name] = None
+            continue
+        out[name] = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes))
+                          for a in range(onehot.ndim))
+    return out
+
+
+def case_files(case: PhantomCase) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (release path, array) for every file of a case; mask arrays are reused buffers.
+
+    CTs are synthesised on the fly (plain first, then contrast) unless already in ``case``.
+    """
+    folder = f"{IMAGES_DIR}/{case.case_id}"
+    rng = np.random.default_rng(case.noise_seed)
+    for key, contrast in (("image", False), ("image_contrast", True)):
+        arr = getattr(case, key)
+        if arr is None:
+            arr = synthesize_ct(case.tissue, case.anatomy, rng, contrast)
+        yield f"{folder}/{key}.nii.gz", arr
+        del arr
+    buffer = np.zeros(case.onehot.shape, np.uint8, order="F")
+    for name, box in _label_boxes(case.onehot).items():
+        if box is not None:
+            buffer[box] = L.structure_mask(case.onehot[box], name, 1)
+        yield f"{folder}/{name}.nii.gz", buffer
+        if box is not None:
+            buffer[box] = 0
+    gtv_boxes = ndimage.find_objects(case.gtv, max_label=L.max_label(2))
+    for lab, name in L.GTV_LABELS.items():
+        box = gtv_boxes[lab - 1]
+        if box is not None:
+            buffer[box] = L.structure_mask(case.gtv[box], name, 2)
+        yield f"{folder}/{name}.nii.gz", buffer
+        if box is not None:
+            buffer[box] = 0
+    yield f"{ONEHOT_DIR}/Task001/{case.case_id}.nii.gz", case.onehot
+    yield f"{ONEHOT_DIR}/Task002/{case.case_id}.nii.gz", case.gtv
+
+
+class _ZipSink:
+    """The two release zips, written under temporary names and renamed when complete."""
+
+    def __init__(self, out: Path):
+        self.final = {part: out / f"{part}.zip" for part in (IMAGES_DIR, ONEHOT_DIR)}
+        self.tmp = {part: p.with_name(p.name + ".part") for part, p in self.final.items()}
+        self.zips = {part: zipfile.ZipFile(p, "w", zipfile.ZIP_STORED)
+                     for part, p in self.tmp.items()}
+
+    def put(self, rel: str, array: np.ndarray, affine: np.ndarray) -> None:
+        """Add one .nii.gz member (bytes identical to :func:`write_nifti`'s file)."""
+        info = zipfile.ZipInfo(rel, date_time=_ZIP_DATE)
+        info.compress_type = zipfile.ZIP_STORED
+        info.external_attr = 0o100644 << 16
+        data = np.asfortranarray(array)
+        if data.dtype == bool:
+            data = data.view(np.uint8)
+        header = nifti_bytes_header(data, np.asarray(affine, float))
+        with self.zips[rel.split("/", 1)[0]].open(info, "w") as dst:
+            with _gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=1, mtime=0) as gz:
+                gz.write(header)
+                gz.write(memoryview(data.ravel(order="F").view(np.uint8)))
+
+    def close(self, ok: bool) -> None:
+        """Close both zips; rename them into place when ``ok``, else delete them."""
+        for part, zf in self.zips.items():
+            zf.close()
+            if ok:
+                os.replace(self.tmp[part], self.final[part])
+            else:
+                self.tmp[part].unlink(missing_ok=True)
+
+
+def _marker_text(cases: int, size: str, seed: int, as_zip: bool) -> str:
+    grid = (f"{'x'.join(map(str, QUICK_SHAPE))} voxels at "
+            f"{'x'.join(map(str, QUICK_SPACING))} mm (i, j, k), head and neck"
+            if size == "quick" else "shape and spacing per case drawn from the 120 training cases")
+    return (
+        "SegRap-like synthetic phantom made by segrap-nb -- NOT patient data.\n"
+        "Geometric head-and-neck anatomy (ellipsoids, tubes) with the official 54-label\n"
+        "one-hot maps, the 45 OAR masks derived from them, GTVp/GTVnd, plain and contrast CT.\n"
+        f"segrap_nb version: {__version__}\n"
+        f"cases: {cases}\n"
+        f"size: {size}\n"
+        f"seed: {seed}\n"
+        f"layout: {'the two release zips' if as_zip else 'extracted release folders'}\n"
+        f"grid: {grid}\n"
+        "orientation: affine axis codes L,P,S (i -> patient left, j -> posterior, "
+        "k -> superior); world = RAS mm\n"
+        f"regenerate: segrap-nb phantom OUT --cases {cases} --size {size} --seed {seed}"
+        f"{' --zip' if as_zip else ''}\n"
+    )
+
+
+def _prepare(out: Path) -> None:
+    """Make ``out`` ready: refuse real data; clear a previous (complete or partial) phantom."""
+    out.mkdir(parents=True, exist_ok=True)
+    parts = [out / IMAGES_DIR, out / ONEHOT_DIR,
+             out / f"{IMAGES_DIR}.zip", out / f"{ONEHOT_DIR}.zip"]
+    ours = (out / MARKER).exists() or (out / _PARTIAL).exists()
+    if not ours and any(p.exists() for p in parts):
+        raise DataError(out, "already holds SegRap data that is not a phantom: refusing to "
+                             "overwrite it (choose an empty folder)")
+    (out / _PARTIAL).write_text("a phantom is being written here\n")
+    (out / MARKER).unlink(missing_ok=True)
+    for p in parts:
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+    for p in out.glob("*.zip.part"):
+        p.unlink()
+
+
+def make_phantom(out: str | os.PathLike, cases: int = 8, size: str = "quick", seed: int = 0,
+                 as_zip: bool = False, progress: bool = True) -> Path:
+    """Write a synthetic SegRap-like dataset (release layout, HU CTs, masks, maps) under ``out``."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if not 1 <= int(cases) <= 10000:
+        raise ValueError(f"cases must be between 1 and 10000, got {cases!r}")
+    from tqdm.auto import tqdm
+
+    out = Path(out).expanduser()
+    _prepare(out)
+    sink = _ZipSink(out) if as_zip else None
+    ok = False
+    try:
+        for index in tqdm(range(int(cases)), desc=f"phantom ({size})", unit="case",
+                          disable=not progress):
+            case = phantom_case(index, seed, size, images=False)
+            for rel, array in case_files(case):
+                if sink is not None:
+                    sink.put(rel, array, case.affine)
+                else:
+                    write_nifti(out / rel, array, case.affine)
+            del case
+        ok = True
+    finally:
+        if sink is not None:
+            sink.close(ok)
+    tmp = out / f".{MARKER}.part"
+    tmp.write_text(_marker_text(int(cases), size, int(seed), as_zip))
+    os.replace(tmp, out / MARKER)  # last: a phantom without its marker is incomplete
+    (out / _PARTIAL).unlink(missing_ok=True)
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``segrap-nb phantom``."""
+    parser.add_argument("out", type=Path, help="folder to write the dataset into")
+    parser.add_argument("--cases", type=int, default=8, help="number of cases (default 8)")
+    parser.add_argument("--size", choices=SIZES, default="quick",
+                        help="quick: 1.5x1.5x3 mm head-and-neck grid (default); full: release-size "
+                             "grids (about 130 M voxels per case)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--zip", action="store_true",
+                        help="write the two release zips instead of extracted folders")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``segrap-nb phantom``; returns the exit status."""
+    out = make_phantom(args.out, cases=args.cases, size=args.size, seed=args.seed,
+                       as_zip=args.zip, progress=not args.quiet)
+    print(f"wrote {args.cases} synthetic {args.size} case(s) to {out}"
+          f"{' as the two release zips' if args.zip else ''}")
+    return 0

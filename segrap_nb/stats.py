@@ -1,0 +1,812 @@
+"""``segrap-nb stats DATA --out DIR``: label and resolution statistics, beside the dataset card.
+
+Python API: :func:`compute_stats` returns a :class:`StatsResult` of DataFrames, written by
+:meth:`StatsResult.write` as ``resolution.csv``, ``labels.csv`` (Task001), ``gtv.csv``
+(Task002), ``volumes.csv`` (per case and label), ``headers.csv`` (per-case geometry) and
+``comparison.csv`` (each number beside the published one, :mod:`segrap_nb.published`).
+
+How each number is obtained:
+
+* Geometry from the CT header only (:func:`segrap_nb.nifti.read_header`, no voxel decoding).
+  Axes are the NIfTI voxel axes (i, j, k), which the card writes (x, y, z); k is the slice
+  axis. The official nnU-Net record (``data/segrap2023_train_geometry.csv``) lists the same
+  numbers in (z, y, x) order; its per-axis min/median/max reproduce the card exactly.
+* Label volumes from one pass over each one-hot map (:func:`count_labels`: the gzip stream is
+  inflated in chunks into a reused buffer, each chunk counted by ``torch.bincount``; no
+  per-label pass, no int64 copy, the volume never held whole), times the voxel volume from
+  the map's header spacing. Without a one-hot map the 54 labels are rebuilt from the 45
+  separate masks (:func:`counts_from_masks`, with :func:`segrap_nb.labels.masks_to_onehot`).
+* A label table row summarises the cases where the label is present (voxels > 0): ``cases``,
+  ``coverage`` (% of the cases processed), ``min_cm3``/``mean_cm3``/``max_cm3``. The card's
+  "Volume (cm³)" column is the minimum over those cases (see notebook 03 for the reasoning).
+
+Cases are processed in parallel (one case per worker process), and each case's results are
+cached on disk keyed on the identity of the files read (:mod:`segrap_nb.stats_cache`), so a
+rerun over unchanged files decodes nothing. A corrupt or inconsistent case (unreadable file,
+label map on another grid than the CT, label values out of range, masks that no one-hot map
+can represent) is reported, one line per problem naming the file, and skipped.
+
+Exit status of the command: 0 when at least one case was processed (skipped cases are listed
+on stderr with a summary line), 1 when every case was skipped, 2 when the dataset cannot be
+opened at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import labels as L
+from . import published
+from .dataset import Case, SegRapDataset
+from .errors import DataError
+from .fileref import FileRef
+from .nifti import NiftiInfo, read_header, read_nifti
+from .stats_cache import StatsCache, default_cache_dir, digest, file_keys
+
+try:  # ISA-L inflates about 2x faster than zlib (as in segrap_nb.nifti)
+    from isal import igzip as _GZIP
+except ImportError:  # pragma: no cover - exercised only without python-isal
+    import gzip as _GZIP
+
+#: Columns of the per-case geometry table (sizes in voxels, spacing in mm, NIfTI (i, j, k) order).
+HEADER_COLUMNS = [
+    "case", "source", "size_x", "size_y", "size_z", "spacing_x_mm", "spacing_y_mm", "spacing_z_mm"
+]
+#: Columns of the resolution table, as in :func:`segrap_nb.published.card_resolution`.
+RESOLUTION_COLUMNS = [
+    "spacing_x_mm", "spacing_y_mm", "spacing_z_mm", "size_x", "size_y", "size_z"
+]
+#: Columns of the per-case, per-label volume table (label 0 = background).
+VOLUME_COLUMNS = ["case", "task", "label", "name", "voxels", "cm3"]
+#: Columns of the Task001 and Task002 label tables.
+LABEL_COLUMNS = ["label", "name", "cases", "coverage", "min_cm3", "mean_cm3", "max_cm3"]
+#: Our label-table column -> the card's column (segrap_nb.published).
+CARD_COLUMNS = {
+    "cases": "cases", "coverage": "coverage_pct", "min_cm3": "volume_cm3",
+    "mean_cm3": "mean_cm3", "max_cm3": "max_cm3",
+}
+#: Bytes of a label map inflated and counted at a time (the buffer is reused).
+COUNT_CHUNK_BYTES = 1 << 22
+
+
+# -- per-unit work (runs in the worker processes) --------------------------------------------
+def bincount_uint8(array: np.ndarray) -> np.ndarray:
+    """Voxel count of every value of a uint8 array (int64, length max + 1), in one pass.
+
+    ``torch.bincount`` reads the uint8 data in place (0.04 s for 132 M voxels); ``np.bincount``
+    would first make an int64 copy of the whole volume (1 GB of fresh memory).
+    """
+    import torch  # imported here: the CLI and the notebooks need it only when counting
+
+    flat = array.ravel(order="K")  # a view for C- or F-contiguous arrays (no copy)
+    if flat.size == 0:
+        return np.zeros(1, dtype=np.int64)
+    return torch.bincount(torch.from_numpy(flat)).numpy()
+
+
+def _guarded(ref: FileRef, read, *args):
+    """Call a stream read; decoding errors become a DataError naming the file."""
+    try:
+        return read(*args)
+    except EOFError:
+        raise DataError(
+            ref, "truncated gzip stream (file ended early: incomplete download?)"
+        ) from None
+    except Exception as exc:  # gzip, zlib and ISA-L raise several types for a corrupt stream
+        raise DataError(ref, f"not a readable gzip file ({type(exc).__name__}: {exc})") from None
+
+
+def _streamable(info: NiftiInfo) -> bool:
+    """True when the voxel bytes are the uint8 values themselves (no scaling)."""
+    plain = info.slope == 1.0 and info.inter == 0.0
+    return len(info.shape) == 3 and info.dtype == np.uint8 and plain
+
+
+def iter_voxel_chunks(
+    ref: FileRef, info: NiftiInfo, chunk_bytes: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index of the first voxel, uint8 chunk) of a uint8 NIfTI file, in file order.
+
+    Hand-written for speed and memory: the gzip stream is inflated chunk by chunk into one
+    reused buffer (the chunk array is overwritten by the next one), so a volume is never held
+    whole: 4 MB instead of 132 MB per full-size map, and no fresh pages to touch. Voxels come
+    in the file's order, i.e. the Fortran (i fastest) order of the (i, j, k) array.
+    """
+    total = int(np.prod(info.shape))
+    size = max(1, min(chunk_bytes or COUNT_CHUNK_BYTES, total))
+    buf = np.empty(size, dtype=np.uint8)
+    view = memoryview(buf)
+    done = 0
+    with ref.open() as raw:
+        stream = _GZIP.GzipFile(fileobj=raw, mode="rb") if ref.name.endswith(".gz") else raw
+        with stream:
+            skip = info.offset
+            while skip:  # the header and any extensions
+                got = len(_guarded(ref, stream.read, min(skip, 1 << 16)))
+                if not got:
+                    break
+                skip -= got
+            while done < total:
+                got = _guarded(ref, stream.readinto, view[: min(size, total - done)])
+                if not got:
+                    break
+                yield done, buf[:got]
+                done += got
+    if done < total:
+        raise DataError(ref, f"data block too short: {done} of {total} bytes (truncated file?)")
+
+
+def count_labels(
+    ref: FileRef | str | os.PathLike, chunk_bytes: int | None = None
+) -> tuple[np.ndarray, NiftiInfo]:
+    """Voxel count of every value (int64, length 256) of a label map file, and its header.
+
+    One pass: :func:`iter_voxel_chunks` inflates the file in chunks and ``torch.bincount``
+    counts each chunk. Maps stored with another dtype or with scaling are read whole instead.
+    Errors (truncated or corrupt file, values outside 0..255) raise DataError naming the file.
+    """
+    import torch
+
+    ref = FileRef.of(ref)
+    info = read_header(ref)
+    if len(info.shape) != 3:
+        raise DataError(ref, f"expected a 3D label map, header says shape {info.shape}")
+    counts = np.zeros(256, dtype=np.int64)
+    if not _streamable(info):
+        vol = read_nifti(ref)
+        part = bincount_uint8(_as_label_map(vol.array, vol.source))
+        counts[: len(part)] = part
+        return counts, info
+    acc = torch.zeros(256, dtype=torch.int64)
+    with _one_torch_thread():
+        for _, chunk in iter_voxel_chunks(ref, info, chunk_bytes):
+            acc += torch.bincount(torch.from_numpy(chunk), minlength=256)
+    counts[:] = acc.numpy()
+    return counts, info
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread for a while (restored after).
+
+    Many small ``torch.bincount`` calls on a 2-core machine shared with other work are up to
+    5x slower with torch's default 2 threads (every call synchronises them) than with one;
+    parallelism comes from the worker processes instead.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _as_label_map(array: np.ndarray, source: str) -> np.ndarray:
+    """The label map as uint8 (no copy when it is uint8 already); bad dtypes raise DataError."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind not in "iu":
+        raise DataError(source, f"label map has dtype {array.dtype}, expected integers (uint8)")
+    lo, hi = int(array.min()), int(array.max())
+    if lo < 0 or hi > 255:
+        raise DataError(source, f"label values {lo}..{hi} out of range (uint8 labels expected)")
+    return array.astype(np.uint8)
+
+
+def mask_voxels(ref: FileRef | str | os.PathLike, chunk_bytes: int | None = None
+                ) -> tuple[np.ndarray, NiftiInfo]:
+    """Indices (int64, sorted, Fortran order of (i, j, k)) of a mask file's nonzero voxels."""
+    ref = FileRef.of(ref)
+    info = read_header(ref)
+    if len(info.shape) != 3:
+        raise DataError(ref, f"expected a 3D mask, header says shape {info.shape}")
+    if not _streamable(info):
+        return np.flatnonzero(read_nifti(ref).array.ravel(order="F")), info
+    parts = [np.flatnonzero(chunk) + start
+             for start, chunk in iter_voxel_chunks(ref, info, chunk_bytes)
+             if np.count_nonzero(chunk)]
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)), info
+
+
+def counts_from_masks(refs: dict[str, FileRef], task: int) -> dict[str, Any]:
+    """Voxel count of each one-hot label of a task, rebuilt from its separate mask files.
+
+    Each mask is streamed once into the indices of its voxels (no volume held in memory);
+    :func:`segrap_nb.labels.masks_to_onehot` (the official table) then labels the voxels
+    covered by any mask, as a 1-D "volume" of those voxels only, and one bincount counts them.
+    Masks that no one-hot map can represent raise DataError naming the case folder.
+    """
+    names = L.structures(task)
+    first = refs[names[0]]
+    folder = str(first).rsplit("/", 1)[0]
+    shape: tuple[int, ...] | None = None
+    spacing: tuple[float, ...] = ()
+    voxels: dict[str, np.ndarray] = {}
+    for name in names:
+        idx, info = mask_voxels(refs[name])
+        if shape is None:
+            shape, spacing = info.shape, info.spacing
+        elif info.shape != shape:
+            raise DataError(refs[name], f"shape {info.shape} differs from {first.name}'s {shape}")
+        voxels[name] = idx
+    assert shape is not None
+    covered = np.unique(np.concatenate(list(voxels.values())))
+    members = {}
+    for name, idx in voxels.items():
+        member = np.zeros(covered.size, dtype=bool)
+        member[np.searchsorted(covered, idx)] = True
+        members[name] = member
+    try:
+        labelled = L.masks_to_onehot(members, task)
+    except L.ConversionError as exc:
+        raise DataError(folder, f"Task00{task} masks: {exc}") from None
+    counts = np.zeros(L.max_label(task) + 1, dtype=np.int64)
+    part = bincount_uint8(labelled)
+    counts[: len(part)] += part
+    counts[0] = int(np.prod(shape)) - covered.size
+    return {"file": folder, "shape": list(shape), "spacing": list(spacing),
+            "counts": counts.tolist()}
+
+
+def _compute_unit(spec: dict[str, Any]) -> dict[str, Any]:
+    """Compute one unit of a case: a CT header, or the label counts of a task; errors as text."""
+    kind = spec["kind"]
+    if kind == "header":
+        info = read_header(spec["ref"])
+        if len(info.shape) != 3:
+            raise DataError(spec["ref"], f"expected a 3D image, header says shape {info.shape}")
+        return {"file": str(spec["ref"]), "shape": list(info.shape), "spacing": list(info.spacing)}
+    if kind == "onehot":
+        ref = spec["ref"]
+        counts, info = count_labels(ref)
+        top = int(np.flatnonzero(counts)[-1]) if counts.any() else 0
+        return {"file": str(ref), "shape": list(info.shape), "spacing": list(info.spacing),
+                "counts": counts[: max(top, L.max_label(spec["task"])) + 1].tolist()}
+    if kind == "masks":
+        return counts_from_masks(spec["refs"], spec["task"])
+    raise ValueError(f"unknown unit kind {kind!r}")
+
+
+def _process_job(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Compute the units of one case; every failure becomes ``{"error": "<file>: <problem>"}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for unit, spec in specs.items():
+        try:
+            out[unit] = _compute_unit(spec)
+        except DataError as exc:
+            out[unit] = {"error": str(exc)}
+        except Exception as exc:  # never let one case crash the run: report it, naming the file
+            # "transient": not cached (e.g. MemoryError), so a rerun tries the case again.
+            out[unit] = {"error": f"{spec['where']}: cannot read ({type(exc).__name__}: {exc})",
+                         "transient": True}
+    return out
+
+
+# -- planning, running, collecting (main process) --------------------------------------------
+@dataclass
+class _Plan:
+    """What to compute for one case: unit specs, the files each reads, planning problems."""
+
+    case_id: str
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refs: dict[str, list[FileRef]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def todo(self) -> dict[str, dict[str, Any]]:
+        """Specs of the units not served from the cache."""
+        return {u: s for u, s in self.specs.items() if u not in self.values}
+
+
+def _plan_case(case: Case, tasks: list[int]) -> _Plan:
+    """Decide, for one case, which files give its geometry and its label counts."""
+    plan = _Plan(case.case_id)
+    ct = "image" if "image" in case.files else "image_contrast"  # same grid (release layout)
+    if ct in case.files:
+        ref = case.files[ct]
+        plan.specs["header"] = {"kind": "header", "ref": ref, "where": str(ref)}
+        plan.refs["header"] = [ref]
+    for task in tasks:
+        unit = f"task{task}"
+        if task in case.onehot:
+            ref = case.onehot[task]
+            plan.specs[unit] = {"kind": "onehot", "ref": ref, "task": task, "where": str(ref)}
+            plan.refs[unit] = [ref]
+            continue
+        names = L.structures(task)
+        missing = [n for n in names if n not in case.files]
+        if missing:
+            more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+            plan.errors[unit] = (
+                f"{case.case_id} Task00{task}: no one-hot map and masks missing to rebuild it: "
+                f"{', '.join(missing[:5])}{more}"
+            )
+            continue
+        refs = {n: case.files[n] for n in names}
+        where = f"{case.case_id} Task00{task} masks ({str(refs[names[0]]).rsplit('/', 1)[0]})"
+        plan.specs[unit] = {"kind": "masks", "refs": refs, "task": task, "where": where}
+        plan.refs[unit] = list(refs.values())
+    if not plan.specs and not plan.errors:
+        plan.errors["header"] = f"{case.case_id}: no CT image and no label files"
+    return plan
+
+
+def _failed(plan: _Plan, problem: str) -> dict[str, dict[str, Any]]:
+    """Every pending unit of a case as a problem that is not cached (a rerun tries again)."""
+    return {u: {"error": f"{s['where']}: {problem}", "transient": True}
+            for u, s in plan.todo().items()}
+
+
+def _run_jobs(plans: list[_Plan], workers: int) -> Iterator[tuple[_Plan, dict[str, dict]]]:
+    """Yield (plan, computed units) as cases finish; at most ``workers`` cases in flight."""
+    if workers <= 1 or len(plans) <= 1:
+        for plan in plans:
+            yield plan, _process_job(plan.todo())
+        return
+    queue = deque(plans)
+    workers = min(workers, len(plans))
+    # "spawn": workers start clean (fork after torch/OpenMP threads ran in the parent can hang).
+    context = multiprocessing.get_context("spawn")
+    while queue:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pending: dict[Any, _Plan] = {}
+        broken = False
+        try:
+            while queue or pending:
+                while queue and not broken and len(pending) < workers:  # submit lazily
+                    plan = queue.popleft()
+                    pending[pool.submit(_process_job, plan.todo())] = plan
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    plan = pending.pop(future)
+                    try:
+                        values = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        values = _failed(plan, "worker process died while this case was in "
+                                               "progress (out of memory?); rerun with --workers 1")
+                    except Exception as exc:  # e.g. a result that cannot be pickled back
+                        values = _failed(plan, f"worker failed ({type(exc).__name__}: {exc})")
+                    yield plan, values
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Outcome:
+    """The rows and problems of one finished case."""
+
+    header: dict[str, Any] | None
+    volumes: list[tuple]
+    problems: list[str]
+
+
+def _finish_case(plan: _Plan, tasks: list[int]) -> _Outcome:
+    """Cross-check a case's units (grids, label range) and turn them into table rows."""
+    problems = list(plan.errors.values())
+    ok: dict[str, dict[str, Any]] = {}
+    for unit, value in plan.values.items():
+        if "error" in value:
+            problems.append(value["error"])
+        else:
+            ok[unit] = value
+    grid = ok.get("header")
+    for task in tasks:
+        value = ok.get(f"task{task}")
+        if value is None:
+            continue
+        if grid is not None and value["shape"] != grid["shape"]:
+            problems.append(
+                f"{value['file']}: shape {tuple(value['shape'])} differs from the CT's "
+                f"{tuple(grid['shape'])} ({grid['file']})"
+            )
+        elif grid is None and task == 2 and value["shape"] != ok.get("task1", value)["shape"]:
+            problems.append(
+                f"{value['file']}: shape {tuple(value['shape'])} differs from Task001's "
+                f"{tuple(ok['task1']['shape'])} ({ok['task1']['file']})"
+            )
+        counts = np.asarray(value["counts"], dtype=np.int64)
+        top = L.max_label(task)
+        bad = np.flatnonzero(counts[top + 1:]) + top + 1
+        if bad.size:
+            problems.append(
+                f"{value['file']}: label values out of range 0..{top} for Task00{task}: "
+                f"{', '.join(map(str, bad[:8].tolist()))} ({int(counts[bad].sum())} voxels)"
+            )
+    if problems:
+        return _Outcome(None, [], problems)
+    source = grid or ok.get("task1") or ok.get("task2")
+    header = None
+    if source is not None:
+        header = {"case": plan.case_id, "source": source["file"],
+                  **{f"size_{a}": int(n) for a, n in zip("xyz", source["shape"])},
+                  **{f"spacing_{a}_mm": float(s) for a, s in zip("xyz", source["spacing"])}}
+    rows: list[tuple] = []
+    for task in tasks:
+        value = ok[f"task{task}"]
+        mm3 = float(np.prod(value["spacing"]))
+        counts = value["counts"]
+        names = {0: "background", **L.label_names(task)}
+        for label, name in names.items():
+            voxels = int(counts[label]) if label < len(counts) else 0
+            rows.append((plan.case_id, task, label, name, voxels, voxels * mm3 / 1000.0))
+    return _Outcome(header, rows, problems)
+
+
+# -- tables ----------------------------------------------------------------------------------
+def resolution_table(headers: pd.DataFrame) -> pd.DataFrame:
+    """Min/median/max of spacing (mm) and size (voxels) per axis, as the card's table."""
+    table = headers[RESOLUTION_COLUMNS].astype(float).agg(["min", "median", "max"])
+    table.index.name = "statistic"
+    for col in ("size_x", "size_y", "size_z"):
+        values = table[col]
+        if values.notna().all() and (values == values.round()).all():
+            table[col] = values.astype(int)
+    return table
+
+
+def label_table(volumes: pd.DataFrame, task: int = 1) -> pd.DataFrame:
+    """Per label: cases where present, coverage (%), min/mean/max cm³ over those cases."""
+    names = L.label_names(task)
+    rows = volumes[volumes["task"] == task]
+    n_cases = rows["case"].nunique()
+    present = rows[(rows["label"] > 0) & (rows["voxels"] > 0)]
+    by_label = present.groupby("label")["cm3"]
+    out = pd.DataFrame({"label": list(names), "name": list(names.values())})
+    out["cases"] = out["label"].map(by_label.size()).fillna(0).astype(int)
+    out["coverage"] = 100.0 * out["cases"] / n_cases if n_cases else np.nan
+    out["min_cm3"] = out["label"].map(by_label.min())
+    out["mean_cm3"] = out["label"].map(by_label.mean())
+    out["max_cm3"] = out["label"].map(by_label.max())
+    return out[LABEL_COLUMNS]
+
+
+def class_fractions(volumes: pd.DataFrame, task: int = 1) -> pd.DataFrame:
+    """Per label (0 = background): voxels summed over cases and their fraction of all voxels."""
+    rows = volumes[volumes["task"] == task]
+    total = rows.groupby(["label", "name"], as_index=False)["voxels"].sum()
+    all_voxels = total["voxels"].sum()
+    total["fraction"] = total["voxels"] / all_voxels if all_voxels else np.nan
+    foreground = total.loc[total["label"] > 0, "voxels"].sum()
+    total["fraction_of_foreground"] = np.where(
+        total["label"] > 0, total["voxels"] / foreground if foreground else np.nan, np.nan
+    )
+    return total.sort_values("label").reset_index(drop=True)
+
+
+def release_geometry() -> pd.DataFrame:
+    """The 120 training cases' geometry from the official nnU-Net record, as a header table."""
+    from importlib import resources
+
+    with resources.files("segrap_nb").joinpath("data/segrap2023_train_geometry.csv").open() as fh:
+        raw = pd.read_csv(fh)
+    out = pd.DataFrame({"case": raw["case"], "source": "nnU-Net baseline record (z, y, x)"})
+    for axis in "xyz":  # the record is in (z, y, x) order, the NIfTI (i, j, k) order reversed
+        out[f"size_{axis}"] = raw[f"size_{axis}"].astype(int)
+    for axis in "xyz":
+        out[f"spacing_{axis}_mm"] = raw[f"spacing_{axis}_mm"].astype(float)
+    return out[HEADER_COLUMNS]
+
+
+def card_decimals(table: str, quantity: str, published_value: float) -> int:
+    """Decimals the card shows for a number: 2 (resolution, cm³), 0 (cases, coverage %).
+
+    The GTV table is rounded less regularly ("30", "3.73"): the decimals shown are used.
+    """
+    if quantity in ("cases", "coverage"):
+        return 0
+    if table == "gtv":
+        text = repr(float(published_value))
+        return 0 if text.endswith(".0") else len(text.split(".")[1])
+    return 2
+
+
+def compare_with_card(
+    resolution: pd.DataFrame, labels: pd.DataFrame, gtv: pd.DataFrame
+) -> pd.DataFrame:
+    """Every card number beside ours: difference, and ``match`` within the card's rounding."""
+    rows: list[dict[str, Any]] = []
+    card_res = published.card_resolution()
+    for stat in card_res.index:
+        for col in RESOLUTION_COLUMNS:
+            ours = resolution.loc[stat, col] if stat in resolution.index else np.nan
+            rows.append({"table": "resolution", "label": pd.NA, "name": stat, "quantity": col,
+                         "computed": ours, "published": card_res.loc[stat, col]})
+    for table, ours_df, card in (("labels", labels, published.card_labels()),
+                                 ("gtv", gtv, published.card_gtv())):
+        ours_by_label = ours_df.set_index("label")
+        for _, card_row in card.iterrows():
+            label = int(card_row["label"])
+            for ours_col, card_col in CARD_COLUMNS.items():
+                ours = (ours_by_label.loc[label, ours_col]
+                        if label in ours_by_label.index else np.nan)
+                rows.append({"table": table, "label": label, "name": card_row["name"],
+                             "quantity": ours_col, "computed": ours,
+                             "published": card_row[card_col]})
+    out = pd.DataFrame(rows)
+    out["label"] = out["label"].astype("Int64")
+    out["computed"] = out["computed"].astype(float)
+    out["published"] = out["published"].astype(float)
+    out["difference"] = out["computed"] - out["published"]
+    tol = [0.5 * 10.0 ** -card_decimals(t, q, p) + 1e-9
+           for t, q, p in zip(out["table"], out["quantity"], out["published"])]
+    out["match"] = out["difference"].abs() <= np.asarray(tol)
+    return out
+
+
+def side_by_side(comparison: pd.DataFrame, table: str = "labels") -> pd.DataFrame:
+    """One table of :func:`compare_with_card` in wide form: each quantity beside ``<q> (card)``.
+
+    ``table`` is "resolution", "labels" or "gtv". ``attrs["mismatch"]`` holds, per quantity,
+    whether our number differs from the card's beyond its rounding (row for row).
+    """
+    rows = comparison[comparison["table"] == table]
+    keys = ["name"] if table == "resolution" else ["label", "name"]
+    quantities = list(dict.fromkeys(rows["quantity"]))
+    order = list(dict.fromkeys(zip(*[rows[k] for k in keys])))
+    wide = {v: rows.pivot(index=keys, columns="quantity", values=v) for v in
+            ("computed", "published", "match")}
+    index = pd.Index([o[0] for o in order], name="name") if len(keys) == 1 else \
+        pd.MultiIndex.from_tuples(order, names=keys)
+    out = pd.DataFrame(index=index)
+    for q in quantities:
+        out[q] = wide["computed"][q].reindex(index).astype(float)
+        out[f"{q} (card)"] = wide["published"][q].reindex(index).astype(float)
+    out = out.reset_index()
+    out.attrs["mismatch"] = pd.DataFrame(
+        {q: ~wide["match"][q].reindex(index).astype(bool).to_numpy() for q in quantities}
+    )
+    return out
+
+
+# -- the result and the driver ---------------------------------------------------------------
+@dataclass
+class StatsResult:
+    """All tables of a statistics run, plus what was skipped and why."""
+
+    root: Path
+    headers: pd.DataFrame
+    resolution: pd.DataFrame
+    labels: pd.DataFrame
+    gtv: pd.DataFrame
+    volumes: pd.DataFrame
+    comparison: pd.DataFrame
+    problems: list[str]
+    skipped: list[str]
+    n_cases: int
+    computed: int
+    from_cache: int
+
+    @property
+    def processed(self) -> int:
+        """Number of cases that went into the tables."""
+        return self.n_cases - len(self.skipped)
+
+    def summary(self) -> str:
+        """One line: cases processed, computed or cached, skipped."""
+        text = (f"{self.n_cases} cases: {self.processed} processed ({self.computed} computed, "
+                f"{self.from_cache} from the cache)")
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped ({len(self.problems)} problems)"
+        return text
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """File name -> table, as :meth:`write` writes them."""
+        return {
+            "resolution.csv": self.resolution.reset_index(),
+            "labels.csv": self.labels,
+            "gtv.csv": self.gtv,
+            "volumes.csv": self.volumes,
+            "headers.csv": self.headers,
+            "comparison.csv": self.comparison,
+        }
+
+    def write(self, out: str | os.PathLike) -> list[Path]:
+        """Write every table as CSV into ``out`` (each atomically); returns the paths."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, table in self.tables().items():
+            path = out / name
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out)
+            try:
+                with os.fdopen(fd, "w", newline="") as fh:
+                    table.to_csv(fh, index=False)
+                os.replace(tmp, path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+            paths.append(path)
+        return paths
+
+
+def default_workers() -> int:
+    """Worker processes by default: the CPU cores, at most 4 (one case in memory each)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def compute_stats(
+    root: str | os.PathLike | None = None,
+    *,
+    workers: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> StatsResult:
+    """Label volumes (cm³) and geometry of every case under ``root``, compared with the card.
+
+    ``root`` defaults to :func:`segrap_nb.config.data_root`; ``workers`` processes run one case
+    each (1 = in this process); results are cached under ``cache_dir`` (default
+    ``config.cache_dir()/stats``) unless ``use_cache`` is False.
+    """
+    from .config import data_root
+
+    root = data_root(root)
+    dataset = SegRapDataset(root)
+    cases = list(dataset)
+    tasks = [
+        t for t in (1, 2)
+        if any(t in c.onehot or any(n in c.files for n in L.structures(t)) for c in cases)
+    ]
+    cache = StatsCache((cache_dir or default_cache_dir()) if use_cache else None, root)
+    plans = [_plan_case(c, tasks) for c in cases]
+    all_refs = [ref for p in plans for refs in p.refs.values() for ref in refs]
+    keys = file_keys(all_refs) if use_cache else {}
+    for plan in plans:
+        for unit, refs in plan.refs.items():
+            if all(r in keys for r in refs):
+                spec = plan.specs[unit]
+                plan.keys[unit] = digest([spec["kind"], [keys[r] for r in refs]])
+        plan.values.update(cache.lookup(plan.case_id, plan.keys))
+
+    bar = tqdm(total=len(plans), desc="stats", unit="case", disable=not progress)
+    outcomes: dict[str, _Outcome] = {}
+    computed = 0
+    jobs = []
+    for plan in plans:
+        if plan.todo():
+            jobs.append(plan)
+        else:
+            outcomes[plan.case_id] = _finish_case(plan, tasks)
+            bar.update()
+    n_workers = default_workers() if workers is None else max(1, int(workers))
+    try:
+        for plan, values in _run_jobs(jobs, n_workers):
+            plan.values.update(values)
+            cache.save(plan.case_id, plan.keys, plan.values)
+            outcomes[plan.case_id] = _finish_case(plan, tasks)
+            computed += 1
+            bar.update()
+    finally:
+        bar.close()
+
+    ordered = [outcomes[p.case_id] for p in plans]
+    headers = pd.DataFrame([o.header for o in ordered if o.header is not None],
+                           columns=HEADER_COLUMNS)
+    volumes = pd.DataFrame([r for o in ordered for r in o.volumes], columns=VOLUME_COLUMNS)
+    resolution = resolution_table(headers)
+    labels = label_table(volumes, 1) if 1 in tasks else pd.DataFrame(columns=LABEL_COLUMNS)
+    gtv = label_table(volumes, 2) if 2 in tasks else pd.DataFrame(columns=LABEL_COLUMNS)
+    problems = [p for o in ordered for p in o.problems]
+    skipped = [p.case_id for p, o in zip(plans, ordered) if o.problems]
+    return StatsResult(
+        root=Path(root), headers=headers, resolution=resolution, labels=labels, gtv=gtv,
+        volumes=volumes, comparison=compare_with_card(resolution, labels, gtv),
+        problems=problems, skipped=skipped, n_cases=len(plans), computed=computed,
+        from_cache=len(plans) - computed,
+    )
+
+
+# -- beyond the card: HU per structure -------------------------------------------------------
+def hu_by_structure(
+    case: Case,
+    structures: list[str] | tuple[str, ...] | None = None,
+    *,
+    max_voxels: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """HU of up to ``max_voxels`` random voxels per structure, on the plain and contrast CT.
+
+    Returns a long table (structure, ct = "plain" | "contrast", hu); the same voxels are
+    sampled in both CTs (they share the voxel grid). Structures default to the 45 OARs and the
+    2 GTVs; masks come from the one-hot maps (or the separate masks), each read once.
+    """
+    names = list(structures) if structures is not None else [*L.OAR_NAMES, *L.GTV_NAMES]
+    names = [L.canonical_name(n) for n in names]
+    rng = np.random.default_rng(seed)
+    picks: dict[str, np.ndarray] = {}
+    shape = None
+    for task in (1, 2):
+        wanted = [n for n in names if (n in L.GTV_NAMES) == (task == 2)]
+        if not wanted:
+            continue
+        label_map = case.onehot_map(task)
+        shape = label_map.shape
+        flat = label_map.array.ravel(order="F")  # NIfTI order: a view of a volume read from disk
+        for name in wanted:
+            idx = np.flatnonzero(L.structure_mask(flat, name, task))
+            if idx.size > max_voxels:
+                idx = np.sort(rng.choice(idx, size=max_voxels, replace=False))
+            picks[name] = idx
+        del label_map, flat
+    frames = []
+    for ct, contrast in (("plain", False), ("contrast", True)):
+        key = "image_contrast" if contrast else "image"
+        if key not in case.files:
+            continue
+        image = case.image(contrast=contrast)
+        if shape is not None and image.shape != shape:
+            raise DataError(image.source, f"shape {image.shape} differs from the labels' {shape}")
+        flat = image.array.ravel(order="F")
+        for name in names:
+            values = flat[picks[name]]
+            frames.append(
+                pd.DataFrame({"structure": name, "ct": ct, "hu": values.astype(np.int32)})
+            )
+        del image, flat
+    if not frames:
+        return pd.DataFrame({"structure": [], "ct": [], "hu": []})
+    out = pd.concat(frames, ignore_index=True)
+    out["structure"] = pd.Categorical(out["structure"], categories=names)
+    return out
+
+
+# -- command line ----------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``segrap-nb stats``."""
+    parser.add_argument("data", help="dataset folder or zip (release layout)")
+    parser.add_argument("--out", required=True, help="folder for the CSV tables")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"cases processed in parallel (default {default_workers()})")
+    parser.add_argument("--cache-dir", default=None,
+                        help="cache folder (default: the kit's cache folder /stats)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the tables; one line per problem on stderr; 0 if any case was processed, else 1."""
+    result = compute_stats(
+        args.data, workers=args.workers, cache_dir=args.cache_dir,
+        use_cache=not args.no_cache, progress=sys.stderr.isatty(),
+    )
+    for problem in result.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    paths = result.write(args.out)
+    print(f"stats: {result.summary()}")
+    print(f"wrote {', '.join(p.name for p in paths)} to {Path(args.out)}")
+    matched = result.comparison["match"]
+    print(f"{int(matched.sum())} of {len(matched)} published numbers reproduced "
+          "(see comparison.csv)")
+    if result.skipped:
+        print(f"warning: {len(result.skipped)} of {result.n_cases} cases skipped "
+              f"({', '.join(result.skipped[:10])}{' ...' if len(result.skipped) > 10 else ''})",
+              file=sys.stderr)
+    if result.processed == 0:
+        print("error: no case could be processed", file=sys.stderr)
+        return 1
+    return 0

@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt -e ".[test]"
+	# nnunetv2 (test extra) pulls a CUDA torchvision that cannot load beside the CPU torch pin;
+	# nothing here imports torchvision, so remove it rather than leave a broken import around.
+	$(PIP) uninstall --quiet --yes torchvision || true
 	touch $(STAMP)
 
 install: $(STAMP)

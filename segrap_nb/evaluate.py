@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import labels as L
+from .atomic import atomic_open
 from .dataset import Case, SegRapDataset
 from .errors import DataError
 from .metrics import evaluate_case
@@ -119,17 +119,8 @@ def summary_table(per_case: pd.DataFrame, task: int) -> pd.DataFrame:
 
 def write_csv_atomic(df: pd.DataFrame, path: Path, **kwargs) -> Path:
     """Write a DataFrame as CSV through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            df.to_csv(fh, index=False, **kwargs)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w", newline="") as fh:
+        df.to_csv(fh, index=False, **kwargs)
     return path
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ except ImportError:  # pragma: no cover - exercised only without python-isal
 
     GZIP_BACKEND = "zlib"
 
+from .atomic import atomic_open
 from .errors import DataError
 from .fileref import FileRef
 
@@ -213,34 +213,31 @@ def nifti_bytes_header(array: np.ndarray, affine: np.ndarray) -> bytes:
     return hdr.binaryblock + b"\x00" * 4
 
 
+def encode_nifti(
+    out: BinaryIO, array: np.ndarray, affine: np.ndarray, *, gz: bool = True, compresslevel: int = 1
+) -> None:
+    """Write ``array`` ((i, j, k) order, stored dtype kept) as NIfTI-1 bytes to an open stream."""
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.view(np.uint8)
+    data = np.asfortranarray(array)
+    header = nifti_bytes_header(data, np.asarray(affine, dtype=float))
+    payload = memoryview(data.ravel(order="F").view(np.uint8))
+    if not gz:
+        out.write(header)
+        out.write(payload)
+        return
+    # mtime=0 and no file name in the gzip header: equal arrays always give equal bytes.
+    with _gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=compresslevel, mtime=0) as f:
+        f.write(header)
+        f.write(payload)
+
+
 def write_nifti(
     path: str | os.PathLike, array: np.ndarray, affine: np.ndarray, *, compresslevel: int = 1
 ) -> Path:
     """Write ``array`` ((i, j, k) order, stored dtype kept) as .nii.gz atomically (temp + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = np.asarray(array)
-    if array.dtype == bool:
-        array = array.astype(np.uint8)
-    data = np.asfortranarray(array)
-    header = nifti_bytes_header(data, np.asarray(affine, dtype=float))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.name.endswith(".gz"):
-                # mtime=0: no timestamp in the gzip header, so equal arrays give equal bytes.
-                with _gzip.GzipFile(
-                    fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0
-                ) as gz:
-                    gz.write(header)
-                    gz.write(memoryview(data.ravel(order="F").view(np.uint8)))
-            else:
-                raw.write(header)
-                raw.write(memoryview(data.ravel(order="F").view(np.uint8)))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as raw:
+        encode_nifti(raw, array, affine, gz=path.name.endswith(".gz"), compresslevel=compresslevel)
     return path

@@ -41,12 +41,7 @@ from . import labels as L
 from .anatomy import TISSUES, Anatomy, Grid, build_anatomy, rasterize
 from .dataset import IMAGES_DIR, ONEHOT_DIR
 from .errors import DataError
-from .nifti import nifti_bytes_header, write_nifti
-
-try:  # the same gzip writer as nifti.write_nifti, so folders and zips hold the same bytes
-    from isal import igzip as _gzip
-except ImportError:  # pragma: no cover
-    import gzip as _gzip
+from .nifti import encode_nifti, write_nifti
 
 SIZES = ("quick", "full")
 #: Voxel grid of ``--size quick``: shape (i, j, k) and spacing (mm).
@@ -224,14 +219,8 @@ class _ZipSink:
         info = zipfile.ZipInfo(rel, date_time=_ZIP_DATE)
         info.compress_type = zipfile.ZIP_STORED
         info.external_attr = 0o100644 << 16
-        data = np.asfortranarray(array)
-        if data.dtype == bool:
-            data = data.view(np.uint8)
-        header = nifti_bytes_header(data, np.asarray(affine, float))
         with self.zips[rel.split("/", 1)[0]].open(info, "w") as dst:
-            with _gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=1, mtime=0) as gz:
-                gz.write(header)
-                gz.write(memoryview(data.ravel(order="F").view(np.uint8)))
+            encode_nifti(dst, array, affine)
 
     def close(self, ok: bool) -> None:
         """Close both zips; rename them into place when ``ok``, else delete them."""

@@ -1,0 +1,192 @@
+"""itkwidgets 3D viewing, guarded: never hang or fail where the viewer cannot work.
+
+itkwidgets 1.0 (alpha) loads its viewer's JavaScript from an IPFS gateway and a CDN at run
+time, needs JupyterLab >= 4 (or Notebook >= 7) with the ImJoy extension, and, once
+``view()`` has been called, makes every later cell wait until the browser-side viewer
+reports ready. *Importing* it already replaces the kernel's execute handler. So headless runs
+(nbval, nbconvert/nbclient, papermill), offline machines and front ends without the
+extension must not import it at all: :func:`itkwidgets_available` decides without importing
+it, and :func:`show_3d` falls back to the kit's static 3D surfaces when it says no.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import socket
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .colors import label_owner, resolve_organs
+from .nifti import Volume
+
+#: Set to 1 to never use itkwidgets (e.g. on a slow network); set to "force" to skip the checks.
+ENV_SWITCH = "SEGRAP_ITKWIDGETS"
+#: Where itkwidgets 1.0a55 fetches its viewer from (itkwidgets.viewer_config.ITK_VIEWER_SRC).
+VIEWER_HOST = "bafybeieiqiiwvdq66e2bndws5nwojbe4wwerbxyua6u37axxivi2rwf7wy.ipfs.dweb.link"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+        if not piece.isdigit():
+            break
+    return tuple(parts)
+
+
+def _reachable(host: str, port: int = 443, timeout_s: float = 2.0) -> bool:
+    """True when a TCP connection to host:port opens within the timeout (DNS included)."""
+    result: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    # getaddrinfo has no timeout of its own: run the attempt in a thread and stop waiting.
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout_s + 0.5)
+    return bool(result and result[0])
+
+
+def _viewer_host() -> str:
+    spec = importlib.util.find_spec("itkwidgets.viewer_config")
+    if spec and spec.origin:  # read the URL without importing itkwidgets (importing patches)
+        with open(spec.origin, encoding="utf-8") as fh:
+            for token in fh.read().replace("'", '"').split('"'):
+                if token.startswith("https://"):
+                    return urlparse(token).hostname or VIEWER_HOST
+    return VIEWER_HOST
+
+
+def itkwidgets_available(check_network: bool = True, timeout_s: float = 2.0) -> tuple[bool, str]:
+    """(True, "") when an itkwidgets ``view()`` can show up here; else (False, the reason).
+
+    No: ``$SEGRAP_ITKWIDGETS=0``; not inside a Jupyter kernel; a headless runner (nbval,
+    nbconvert/nbclient, papermill: kernels not started by a Jupyter server for a notebook
+    session, which sets ``JPY_SESSION_NAME``); Colab (broken since 1.0a53); itkwidgets or the
+    ImJoy extension missing, or JupyterLab < 4 / Notebook < 7; the viewer's web host
+    unreachable (offline).
+    """
+    switch = os.environ.get(ENV_SWITCH, "").strip().lower()
+    if switch in ("0", "no", "false", "off"):
+        return False, f"disabled by ${ENV_SWITCH}={switch}"
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None or not hasattr(shell, "kernel"):
+        return False, "not running inside a Jupyter kernel"
+    if "google.colab" in sys.modules:
+        return False, "itkwidgets 1.0a53+ does not work on Colab"
+    if switch == "force":
+        return True, ""
+    if not os.environ.get("JPY_SESSION_NAME"):
+        return False, ("headless run (nbconvert/nbclient/nbval) or a front end without a "
+                       "Jupyter server session: no viewer can answer")
+    for module, why in (("itkwidgets", "itkwidgets is not installed (pip install "
+                                       "'itkwidgets[lab]>=1.0a55')"),
+                        ("imjoy_jupyterlab_extension", "the ImJoy JupyterLab extension is missing"),
+                        ("imjoy_elfinder", "imjoy-elfinder is missing")):
+        if importlib.util.find_spec(module) is None:
+            return False, why
+    for dist, minimum in (("jupyterlab", (4,)), ("notebook", (7,))):
+        try:
+            if _version_tuple(importlib.metadata.version(dist)) < minimum:
+                return False, f"itkwidgets 1.0 needs {dist} >= {minimum[0]}"
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    if check_network:
+        host = _viewer_host()
+        if not _reachable(host, 443, timeout_s):
+            return False, f"offline: cannot reach {host}, where itkwidgets loads its viewer"
+    return True, ""
+
+
+def to_itk_image(array: np.ndarray, affine: np.ndarray, step: int = 1) -> Any:
+    """An ``itkwasm.Image`` of an (i, j, k) array with spacing, origin and direction in LPS mm.
+
+    ``step`` > 1 keeps every step-th voxel in-plane (i and j) to lighten the browser's load.
+    """
+    import itkwasm
+
+    affine = np.asarray(affine, dtype=float)
+    if step > 1:
+        array = array[::step, ::step, :]
+        affine = affine.copy()
+        affine[:3, :2] *= step
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    # NIfTI world is RAS+, ITK's is LPS+: flip x and y.
+    lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3, :3]
+    image = itkwasm.image_from_array(np.ascontiguousarray(array.T))  # ITK wants (z, y, x)
+    image.spacing = [float(s) for s in spacing]
+    image.origin = [float(v) for v in np.diag([-1.0, -1.0, 1.0]) @ affine[:3, 3]]
+    image.direction = (lps / spacing[None, :]).astype(np.float64)
+    return image
+
+
+def organ_label_image(onehot: np.ndarray, organs: str | Iterable[str] = "all", task: int = 1
+                      ) -> tuple[np.ndarray, dict[int, str]]:
+    """Relabel a one-hot map so each chosen organ has its own id 1..n; returns (map, id -> name)."""
+    names = resolve_organs(organs)
+    owner = label_owner(names, task)
+    ids = {name: n for n, name in enumerate(names, start=1)}
+    lut = np.zeros(256, np.uint8)
+    for lab, name in owner.items():
+        lut[lab] = ids[name]
+    return lut[onehot], {v: k for k, v in ids.items()}
+
+
+def show_3d(
+    image: Volume,
+    labels: Volume | None = None,
+    organs: str | Iterable[str] = "all",
+    *,
+    task: int = 1,
+    step: int | None = None,
+    fallback: bool = True,
+    quiet: bool = False,
+    **view_kwargs: Any,
+) -> Any:
+    """itkwidgets 3D view of a CT with organs as a label image, or a fallback where it cannot run.
+
+    Where :func:`itkwidgets_available` says no, prints that in one line and returns the static
+    3D surface figure of the organs (``fallback=True`` and labels given), else None. Call it in
+    the *last* cell of a notebook: after ``view()`` itkwidgets holds later cells until the
+    browser's viewer answers.
+    """
+    ok, reason = itkwidgets_available()
+    if not ok:
+        if not quiet:
+            print(f"itkwidgets 3D view not shown: {reason}. Using the built-in fallback.")
+        if fallback and labels is not None:
+            from .surface3d import plot_surfaces
+
+            return plot_surfaces(labels, organs, task=task, figsize=(5.0, 4.0))
+        return None
+    import itkwidgets  # noqa: PLC0415 - imported only where a viewer can answer
+
+    if step is None:
+        step = 2 if max(image.shape[:2]) > 512 else 1
+    kwargs: dict[str, Any] = {"image": to_itk_image(image.array, image.affine, step)}
+    if labels is not None:
+        relabelled, names = organ_label_image(labels.array, organs, task)
+        kwargs["label_image"] = to_itk_image(relabelled, labels.affine, step)
+        print("label ids: " + ", ".join(f"{k} {v}" for k, v in names.items()))
+    kwargs.update(view_kwargs)
+    return itkwidgets.view(**kwargs)

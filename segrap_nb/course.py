@@ -1,0 +1,102 @@
+"""The course: the notebook sequence, its Colab/Binder links and the cells every notebook shares.
+
+One place for what the index notebook lists and what ``tests/test_course.py`` checks in
+every notebook (badge, Colab set-up cell, "what you will learn", exercises).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Where the kit is published (Colab installs it from here).
+REPO_URL = "https://github.com/segrap-nb/segrap-nb"
+REPO_SLUG = REPO_URL.removeprefix("https://github.com/")
+BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One notebook of the course: file, title, what it teaches, minutes needed, prerequisites."""
+
+    file: str
+    title: str
+    teaches: str
+    minutes: int
+    needs: str
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson("00_index.ipynb", "Course map and set-up check",
+           "what is where; check the installation, the device and the data", 5, "none"),
+    Lesson("01_data.ipynb", "Loading and understanding SegRap",
+           "release layout and zips, NIfTI headers and orientation, HU and windows, "
+           "plain vs contrast CT, 45 masks vs the 54-label one-hot map, the GTVs", 30, "00"),
+    Lesson("02_viewer.ipynb", "Interactive viewing in 2D and 3D",
+           "three-plane viewer at the true aspect ratio, window presets, organ overlays, "
+           "3D surfaces, itkwidgets where it can load", 20, "01"),
+    Lesson("03_statistics.ipynb", "Reproducing the published statistics",
+           "resolution and label tables beside the dataset card, organ volumes, class "
+           "imbalance, HU per organ", 25, "01"),
+    Lesson("04_training.ipynb", "Training a compact 3D U-Net",
+           "resampling and caching, class-balanced patches, Dice + CE loss, quick CPU mode "
+           "vs a GPU setting, checkpoints, nnU-Net next steps", 30, "01, 03"),
+    Lesson("05_evaluation.ipynb", "Evaluating like the challenge",
+           "DSC, NSD and HD95 per organ, the official table, why small organs are hard, "
+           "failure cases", 25, "04"),
+)
+
+
+def colab_badge(notebook: str) -> str:
+    """Markdown of an "Open in Colab" badge for ``notebooks/<notebook>``."""
+    url = f"https://colab.research.google.com/github/{REPO_SLUG}/blob/{BRANCH}/notebooks/{notebook}"
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+def binder_badge(notebook: str = "00_index.ipynb") -> str:
+    """Markdown of a "launch Binder" badge opening ``notebooks/<notebook>`` in JupyterLab."""
+    url = f"https://mybinder.org/v2/gh/{REPO_SLUG}/{BRANCH}?urlpath=lab/tree/notebooks/{notebook}"
+    return f"[![Binder](https://mybinder.org/badge_logo.svg)]({url})"
+
+
+#: The first code cell of every notebook: on Colab it installs the kit and prepares the data
+#: (and picks the GPU training setting when Colab gives a GPU); anywhere else it does nothing.
+COLAB_CELL = f'''# Google Colab only: install the kit, make the phantom. Outside Colab this cell does nothing.
+import os, sys
+if "google.colab" in sys.modules:
+    !pip -q install "segrap-nb @ git+{REPO_URL}@{BRANCH}"
+    import torch
+    if torch.cuda.is_available():
+        os.environ.setdefault("SEGRAP_TRAIN_CONFIG", "gpu")  # notebook 04 then trains the GPU setting
+    from segrap_nb.config import data_root
+    print("data:", data_root())'''
+
+
+def measured_runs() -> "pd.DataFrame | None":
+    """Measured headless run time (s) and peak kernel memory (MB) per notebook, if recorded."""
+    from importlib import resources
+
+    import pandas as pd
+
+    res = resources.files("segrap_nb").joinpath("data/notebook_runs.csv")
+    if not res.is_file():
+        return None
+    with res.open() as fh:
+        return pd.read_csv(fh)
+
+
+def course_map() -> "pd.DataFrame":
+    """The course as a table: notebook, title, what it teaches, minutes, prerequisites, measured cost."""
+    import pandas as pd
+
+    df = pd.DataFrame([vars(lesson) for lesson in LESSONS]).rename(
+        columns={"file": "notebook", "minutes": "study time (min)", "needs": "after"}
+    )
+    runs = measured_runs()
+    if runs is not None:
+        runs = runs.rename(columns={"seconds": "headless run (s)", "peak_mb": "peak memory (MB)"})
+        df = df.merge(runs[["notebook", "headless run (s)", "peak memory (MB)"]], on="notebook", how="left")
+    return df

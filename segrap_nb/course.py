@@ -100,3 +100,33 @@ def course_map() -> "pd.DataFrame":
         runs = runs.rename(columns={"seconds": "headless run (s)", "peak_mb": "peak memory (MB)"})
         df = df.merge(runs[["notebook", "headless run (s)", "peak memory (MB)"]], on="notebook", how="left")
     return df
+
+
+def add_course_cells(path: str) -> bool:
+    """Give a notebook its Colab badge and Colab set-up cell if missing; True if it changed."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    name = path.rsplit("/", 1)[-1]
+    changed = False
+    first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if first_md is not None and "colab-badge.svg" not in first_md.source:
+        first_md.source = f"{colab_badge(name)}\n\n{first_md.source}"
+        changed = True
+    first_code = next((c for c in nb.cells if c.cell_type == "code"), None)
+    if first_code is None or 'if "google.colab" in sys.modules' not in first_code.source:
+        cell = nbformat.v4.new_code_cell(COLAB_CELL)
+        at = nb.cells.index(first_md) + 1 if first_md is not None else 0
+        nb.cells.insert(at, cell)
+        changed = True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+if __name__ == "__main__":
+    import sys
+
+    for arg in sys.argv[1:]:
+        if add_course_cells(arg):
+            print("added the Colab badge and set-up cell to", arg)

@@ -39,6 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import labels as L
+from .atomic import atomic_open
 from .dataset import Case, SegRapDataset
 from .errors import DataError
 from .fileref import FileRef
@@ -249,19 +250,12 @@ def _replace(tmp: Path, dst: Path) -> None:
 
 def _atomic_copy(opener: Callable[[], BinaryIO], dst: Path, src: FileRef) -> None:
     """Stream the raw bytes from ``opener()`` to a temporary file, then rename it to ``dst``."""
-    fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with opener() as stream:
-                    shutil.copyfileobj(stream, out, 1 << 20)
-            except (OSError, zipfile.BadZipFile, zlib.error) as exc:
-                raise DataError(src, f"cannot read ({exc})") from None
-        os.chmod(name, 0o644)
-        os.replace(name, dst)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with atomic_open(dst, "wb") as out:
+        try:
+            with opener() as stream:
+                shutil.copyfileobj(stream, out, 1 << 20)
+        except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DataError(src, f"cannot read ({exc})") from None
 
 
 def _same_as_member(src: FileRef, dst: Path) -> bool:
@@ -279,16 +273,9 @@ def _same_as_member(src: FileRef, dst: Path) -> bool:
 
 def _write_json(path: Path, data: dict) -> None:
     """Write JSON atomically (temporary file, then rename)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(name, 0o644)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -37,7 +37,6 @@ import argparse
 import multiprocessing
 import os
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -53,6 +52,7 @@ from tqdm.auto import tqdm
 
 from . import labels as L
 from . import published
+from .atomic import atomic_open
 from .dataset import Case, SegRapDataset
 from .errors import DataError
 from .fileref import FileRef
@@ -632,15 +632,8 @@ class StatsResult:
         paths = []
         for name, table in self.tables().items():
             path = out / name
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out)
-            try:
-                with os.fdopen(fd, "w", newline="") as fh:
-                    table.to_csv(fh, index=False)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            with atomic_open(path, "w", newline="") as fh:
+                table.to_csv(fh, index=False)
             paths.append(path)
         return paths
 

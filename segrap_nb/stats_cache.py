@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .fileref import FileRef
+from .atomic import atomic_open
 
 #: Bump when the content of cached entries changes meaning; older files are then ignored.
 CACHE_VERSION = 1
@@ -119,12 +119,5 @@ class StatsCache:
             if u in keys and not v.get("transient")  # e.g. out of memory: retry next time
         }
         text = json.dumps({"version": CACHE_VERSION, "case": case_id, "units": units})
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(path, "w") as fh:
+            fh.write(text)

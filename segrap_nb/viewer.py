@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import labels as L
+from .atomic import atomic_open
 from .colors import ORGAN_GROUPS, label_lut, legend_html, resolve_organs
 from .errors import DataError
 from .nifti import Volume
@@ -322,15 +322,9 @@ class SliceViewer:
         """Save the current view to an image file (format from the suffix), atomically."""
         path = Path(path)
         kwargs.setdefault("facecolor", "black")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".png",
-                                   dir=path.parent)
-        os.close(fd)
-        try:
-            self.figure.savefig(tmp, **kwargs)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        kwargs.setdefault("format", path.suffix.lstrip(".") or "png")
+        with atomic_open(path, "wb") as fh:
+            self.figure.savefig(fh, **kwargs)
         return path
 
     # -- widgets ---------------------------------------------------------------------------

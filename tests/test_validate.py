@@ -1,9 +1,7 @@
 """``segrap-nb validate``: clean data passes; each kind of corruption gives one clear line."""
 
-import zipfile
 
 import numpy as np
-import pytest
 
 from segrap_nb.cli import main
 from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR

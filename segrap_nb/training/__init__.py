@@ -1,0 +1,29 @@
+"""Train and apply a compact 3D U-Net (MONAI) on SegRap: Task 1 (45 OARs) or Task 2 (GTVs).
+
+    from segrap_nb.training import load_config, train, predict, get_device
+    cfg = load_config("quick")                       # or "gpu", or a YAML file
+    result = train(cfg, out=default_run_dir("quick"))  # data: $SEGRAP_DATA or the phantom
+    predict(result.run_dir, "build/pred")            # release layout, original grids
+
+Modules: ``config`` (YAML configs), ``device`` (CUDA > MPS > CPU), ``preprocess`` (resample,
+body crop, normalise, on-disk cache), ``data`` (MONAI patches and augmentation), ``model``
+(MONAI UNet), ``metrics`` (DSC per structure and organ group), ``loop`` (training),
+``inference`` (sliding window, back to the original grid), ``ddp`` (torchrun), ``live``
+(notebook plot); ``train`` and ``predict`` are the ``segrap-nb`` commands.
+"""
+
+from __future__ import annotations
+
+from .config import TrainConfig, config_names, load_config, save_config
+from .device import get_device
+from .loop import TrainResult, default_cache_root, default_run_dir, metrics_frames, read_metrics, train
+from .metrics import ORGAN_GROUPS, dice_per_structure, group_means
+from .predict import predict
+from .preprocess import PreprocessCache, preprocess_case, to_original_grid
+
+__all__ = [
+    "ORGAN_GROUPS", "PreprocessCache", "TrainConfig", "TrainResult", "config_names",
+    "default_cache_root", "default_run_dir", "dice_per_structure", "get_device", "group_means",
+    "load_config", "metrics_frames", "predict", "preprocess_case", "read_metrics", "save_config",
+    "to_original_grid", "train",
+]

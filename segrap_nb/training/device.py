@@ -1,0 +1,72 @@
+"""The one place that picks the compute device: CUDA, then Apple MPS, then CPU.
+
+Every notebook and command calls :func:`get_device`; nothing else in the kit writes
+``.cuda()`` or ``autocast("cuda")``. ``$SEGRAP_DEVICE`` (e.g. ``cpu``) overrides the choice.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+#: Environment variable that forces a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+DEVICE_ENV = "SEGRAP_DEVICE"
+
+
+def get_device(prefer: str | None = None, verbose: bool = True, local_rank: int | None = None) -> torch.device:
+    """Best available device (``prefer``, else $SEGRAP_DEVICE, else CUDA > MPS > CPU); printed."""
+    name = prefer or os.environ.get(DEVICE_ENV)
+    if name:
+        device = torch.device(name)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda", local_rank if local_rank is not None else 0)
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if verbose:
+        print(f"device: {describe_device(device)}")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    """One line naming the device, e.g. ``cuda:0 (NVIDIA T4, 15.8 GB)`` or ``cpu (2 threads)``."""
+    if device.type == "cuda":
+        idx = device.index or 0
+        props = torch.cuda.get_device_properties(idx)
+        return f"cuda:{idx} ({props.name}, {props.total_memory / 1e9:.1f} GB)"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def use_amp(device: torch.device, wanted: bool = True) -> bool:
+    """Mixed precision only on CUDA (float16 autocast + gradient scaling)."""
+    return bool(wanted) and device.type == "cuda"
+
+
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """An autocast context for ``device``: float16 on CUDA when enabled, otherwise a no-op."""
+    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=enabled and device.type == "cuda")
+
+
+def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
+    """A gradient scaler, active only for mixed precision on CUDA (a pass-through otherwise)."""
+    return torch.amp.GradScaler("cuda", enabled=enabled and device.type == "cuda")
+
+
+def loader_options(device: torch.device, num_workers: int) -> dict:
+    """DataLoader keyword arguments: pinned memory only on CUDA; workers kept alive if any."""
+    return {
+        "num_workers": int(num_workers),
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": int(num_workers) > 0,
+    }
+
+
+def tune_backends(device: torch.device) -> None:
+    """Enable cuDNN autotuning on CUDA (fast; bitwise reproducibility then holds only on CPU)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.deterministic = False

@@ -1,0 +1,71 @@
+"""A live figure of the training loss and the validation DSC, for notebooks (a ``train`` callback).
+
+    plot = LivePlot(groups=("core6", "large", "small", "inner_ear"))
+    train(cfg, callback=plot)      # the figure redraws at every validation
+    plot.figure                    # the final figure
+
+It updates one display (IPython ``display_id``) instead of printing a new figure each time,
+and draws nothing until the first validation, so it stays quiet in headless runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+
+
+class LivePlot:
+    """Callback for :func:`segrap_nb.training.train`: loss (left) and validation DSC per group (right)."""
+
+    def __init__(self, groups: Sequence[str] = ("core6", "large", "small", "inner_ear"),
+                 live: bool = True, every: str = "val") -> None:
+        self.groups = tuple(groups)
+        self.live = live
+        self.every = every
+        self.train_steps: list[int] = []
+        self.losses: list[float] = []
+        self.val_steps: list[int] = []
+        self.dsc: dict[str, list[float]] = {}
+        self.figure, (self.ax_loss, self.ax_dsc) = plt.subplots(1, 2, figsize=(10, 3.4))
+        plt.close(self.figure)  # shown through display(), not by the inline backend at cell end
+        self._handle = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Record one training/validation report and redraw at validations (or every report)."""
+        if event["kind"] == "train":
+            self.train_steps.append(event["step"])
+            self.losses.append(event["loss"])
+        elif event["kind"] == "val":
+            self.val_steps.append(event["step"])
+            for g, v in event["groups"].items():
+                self.dsc.setdefault(g, []).append(v)
+        if self.live and (event["kind"] == "val" or self.every == "train"):
+            self.show()
+
+    def draw(self) -> plt.Figure:
+        """Redraw both panels from what has been recorded; return the figure."""
+        a, b = self.ax_loss, self.ax_dsc
+        a.clear()
+        b.clear()
+        a.plot(self.train_steps, self.losses, color="tab:blue")
+        a.set(title="training loss (Dice + cross-entropy)", xlabel="step", ylabel="loss")
+        for g in self.groups:
+            if g in self.dsc:
+                b.plot(self.val_steps, self.dsc[g], marker="o", label=g)
+        b.set(title="validation DSC (mean per group)", xlabel="step", ylabel="DSC", ylim=(0, 1))
+        if self.dsc:
+            b.legend(loc="lower right", fontsize=8)
+        b.grid(alpha=0.3)
+        self.figure.tight_layout()
+        return self.figure
+
+    def show(self) -> None:
+        """Draw and update the notebook display in place (first call creates it)."""
+        from IPython.display import display
+
+        self.draw()
+        if self._handle is None:
+            self._handle = display(self.figure, display_id=True)
+        else:
+            self._handle.update(self.figure)

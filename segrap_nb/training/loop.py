@@ -1,0 +1,329 @@
+"""The training loop: patches -> U-Net -> Dice + cross-entropy -> AdamW, with validation and checkpoints.
+
+:func:`train` is what ``segrap-nb train`` and the notebook call. One step = one batch of
+``data.batch_size`` patches per process. Every ``train.log_every`` steps it reports the mean
+loss and the time spent waiting for data vs computing; every ``train.val_every`` steps (and at
+the end) rank 0 runs sliding-window inference on the whole validation cases, computes the DSC
+of every structure, saves ``last.pt`` and, when the selected group's mean DSC improved,
+``best.pt``. Each report is appended to ``metrics.jsonl`` and passed to ``callback(event)``.
+
+Run folder::
+
+    config.yaml     the configuration used (with overrides applied)
+    split.json      training and validation case ids, and the preprocessed cache folder
+    metrics.jsonl   one JSON object per report ({"kind": "train"|"val", "step": ..., ...})
+    last.pt best.pt checkpoints (model, optimiser, scheduler, scaler, step, config, RNG states)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from monai.losses import DiceCELoss
+from monai.optimizers import WarmupCosineSchedule
+from monai.utils import set_determinism
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from .. import config as kit_config
+from ..dataset import SegRapDataset
+from ..errors import DataError
+from . import ddp
+from .checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from .config import TrainConfig, save_config
+from .data import PatchDataset, ValDataset
+from .device import autocast, get_device, grad_scaler, loader_options, tune_backends, use_amp
+from .inference import predict_labels
+from .metrics import confusion, dice_from_confusion, group_means
+from .model import build_model, count_parameters
+from .preprocess import PreprocessCache
+
+RUN_FILES = ("config.yaml", "split.json", "metrics.jsonl", "last.pt", "best.pt")
+
+
+def default_cache_root() -> Path:
+    """Where preprocessed cases are cached: ``segrap_nb.config.cache_dir()/preprocessed``."""
+    return kit_config.cache_dir() / "preprocessed"
+
+
+def default_run_dir(name: str = "quick") -> Path:
+    """Where the notebook saves a run: ``segrap_nb.config.cache_dir()/runs/<name>``."""
+    return kit_config.cache_dir() / "runs" / name
+
+
+def split_cases(case_ids: list[str], cfg: TrainConfig) -> tuple[list[str], list[str]]:
+    """(training ids, validation ids): ``data.val_cases`` = the last N ids or an explicit list."""
+    ids = sorted(case_ids)
+    v = cfg.data.val_cases
+    if isinstance(v, int):
+        if not 0 <= v < len(ids):
+            raise DataError("config", f"data.val_cases={v} leaves no training case among {len(ids)}")
+        val = ids[len(ids) - v:] if v else []
+    else:
+        val = list(v)
+        missing = sorted(set(val) - set(ids))
+        if missing:
+            raise DataError("config", f"validation cases not in the dataset: {', '.join(missing)}")
+    train = list(cfg.data.train_cases) if cfg.data.train_cases else [c for c in ids if c not in val]
+    missing = sorted(set(train) - set(ids))
+    if missing:
+        raise DataError("config", f"training cases not in the dataset: {', '.join(missing)}")
+    if not train:
+        raise DataError("config", "no training case left")
+    return train, val
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports: where it is, the last and best steps, all events."""
+
+    run_dir: Path
+    step: int
+    best_step: int
+    best_metric: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+    digest: str = ""
+
+
+def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
+    """The events of a run's ``metrics.jsonl`` (train and val reports), in order."""
+    path = Path(run) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def metrics_frames(run: str | os.PathLike):
+    """(train, val) pandas DataFrames of a run's metrics; val has one column per group mean DSC."""
+    import pandas as pd
+
+    events = read_metrics(run)
+    train = pd.DataFrame([e for e in events if e["kind"] == "train"])
+    val = pd.DataFrame([{"step": e["step"], **e["groups"]} for e in events if e["kind"] == "val"])
+    return train, val
+
+
+def _rewrite_metrics(path: Path, events: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text("".join(json.dumps(e) + "\n" for e in events))
+    os.replace(tmp, path)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def validate(model: torch.nn.Module, val: ValDataset, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """DSC per structure (mean over the validation cases) and per group, on the training grid."""
+    per_case = {}
+    for i in range(len(val)):
+        item = val[i]
+        pred = predict_labels(model, item["image"], cfg, device)
+        cm = confusion(item["label"][0], pred, cfg.num_classes)
+        per_case[item["case_id"]] = dice_from_confusion(cm, cfg.task)
+    names = next(iter(per_case.values())).keys()
+    mean = {n: float(np.mean([d[n] for d in per_case.values()])) for n in names}
+    return {"structures": mean, "groups": group_means(mean, cfg.task), "cases": per_case}
+
+
+def train(
+    cfg: TrainConfig,
+    data: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    cache_root: str | os.PathLike | None = None,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+    stop_at: int | None = None,
+) -> TrainResult:
+    """Train ``cfg`` on the dataset ``data`` (default: $SEGRAP_DATA or the phantom) into ``out``.
+
+    ``resume`` continues from ``out/last.pt`` exactly (same patches, same RNG states);
+    ``overwrite`` replaces a previous run in ``out``; ``stop_at`` ends this session after that
+    step (with a checkpoint; the schedule still runs to ``train.steps``, so a later ``resume``
+    continues as if never stopped). Under torchrun this is DistributedDataParallel.
+    """
+    out = Path(out) if out is not None else default_run_dir(cfg.name)
+    dist = ddp.from_env()
+    if isinstance(device, str):
+        device = torch.device(device)
+    device = device or get_device(verbose=dist.is_main, local_rank=dist.local_rank)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", dist.local_rank)
+    ckpt_path = out / "last.pt"
+    if ckpt_path.exists() and not resume and not overwrite:  # every rank stops, none waits
+        raise DataError(out, "already holds a run: pass resume=True (--resume) to continue it "
+                             "or overwrite=True (--overwrite) to start again")
+    dist = ddp.init(device)
+    main = dist.is_main
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if main and ckpt_path.exists() and not resume:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    ddp.barrier(dist)
+
+    set_determinism(seed=cfg.seed)
+    tune_backends(device)
+    amp = use_amp(device, cfg.train.amp)
+
+    # -- data: preprocess once (rank 0 first), then every rank reads the cache ------------------
+    dataset = SegRapDataset(kit_config.data_root(data))
+    train_ids, val_ids = split_cases(dataset.case_ids, cfg)
+    cache = PreprocessCache(cache_root or default_cache_root(), cfg.preprocess, cfg.task)
+    if main:
+        cache.prepare([dataset[c] for c in train_ids + val_ids], progress=progress)
+    ddp.barrier(dist)
+    train_entries = cache.prepare([dataset[c] for c in train_ids], progress=False)
+    val_entries = cache.prepare([dataset[c] for c in val_ids], progress=False)
+
+    # -- model, loss, optimiser, schedule ------------------------------------------------------
+    model = build_model(cfg).to(device)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scheduler = WarmupCosineSchedule(optimizer, warmup_steps=min(cfg.train.warmup_steps, cfg.train.steps - 1),
+                                     t_total=cfg.train.steps, end_lr=cfg.train.end_lr)
+    scaler = grad_scaler(device, amp)
+    step, best_metric, best_step = 0, -math.inf, 0
+    events: list[dict[str, Any]] = []
+    metrics_path = out / "metrics.jsonl"
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        step, best_metric, best_step = ckpt["step"], ckpt["best_metric"], ckpt["best_step"]
+        set_rng_states(ckpt["rng"])
+        events = [e for e in read_metrics(out) if e["step"] <= step]
+        if main:
+            _rewrite_metrics(metrics_path, events)
+            print(f"resuming {out} at step {step} (best {best_metric:.4f} at step {best_step})")
+    elif resume and main:
+        print(f"no checkpoint in {out}: starting a new run")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        (out / "split.json").write_text(json.dumps(
+            {"data": str(dataset.root), "train": train_ids, "val": val_ids, "cache": str(cache.folder)}, indent=1))
+        print(f"task {cfg.task}: {len(train_ids)} training / {len(val_ids)} validation cases; "
+              f"U-Net {cfg.model.features}, {count_parameters(model) / 1e6:.2f} M parameters; "
+              f"patch {cfg.data.patch_size} x {cfg.data.batch_size}"
+              + (f" x {dist.world_size} ranks" if dist.enabled else ""))
+    if dist.enabled:
+        if cfg.model.norm.lower() == "batch" and device.type == "cuda":
+            # Batch statistics over all ranks' patches (SyncBatchNorm exists on CUDA only; on
+            # CPU each rank normalises its own batch and DDP broadcasts rank 0's running stats).
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    total = cfg.train.steps
+    if step >= total:
+        if main:
+            print(f"{out} already trained for {step} steps (config: {total})")
+        ddp.shutdown(dist)
+        return TrainResult(out, step, best_step, best_metric, events, ddp.weights_digest(_unwrap(model)))
+
+    per_step = cfg.data.batch_size * dist.world_size
+    patches = PatchDataset([e.as_dict() for e in train_entries], cfg, start=step * per_step,
+                           length=(total - step) * per_step)
+    sampler = (DistributedSampler(patches, num_replicas=dist.world_size, rank=dist.rank, shuffle=False)
+               if dist.enabled else None)
+    loader = DataLoader(patches, batch_size=cfg.data.batch_size, sampler=sampler, shuffle=False,
+                        drop_last=True, **loader_options(device, cfg.data.num_workers))
+    val_set = ValDataset([e.as_dict() for e in val_entries], cfg)
+
+    def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+        if main:
+            with open(metrics_path, "a") as fh:
+                fh.write(json.dumps(event) + "\n")
+            if callback is not None:
+                callback(event)
+
+    def checkpoint_state() -> dict[str, Any]:
+        return {
+            "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step,
+            "config": cfg.to_dict(), "rng": rng_states(), "best_metric": best_metric,
+            "best_step": best_step, "train_cases": train_ids, "val_cases": val_ids,
+        }
+
+    model.train()
+    bar = tqdm(total=total, initial=step, desc="train", disable=not (progress and main), dynamic_ncols=True)
+    sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
+    t_start = time.perf_counter()
+    it = iter(loader)
+    while step < total:
+        t0 = time.perf_counter()
+        batch = next(it)
+        image = batch["image"].to(device, non_blocking=True)
+        label = batch["label"].to(device, non_blocking=True)
+        t1 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, amp):
+            loss = loss_fn(model(image), label)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        loss_value = float(loss.detach())  # synchronises on CUDA: compute time is real time
+        t2 = time.perf_counter()
+        step += 1
+        sums["loss"] += loss_value
+        sums["data"] += t1 - t0
+        sums["compute"] += t2 - t1
+        sums["n"] += 1
+        bar.update(1)
+        if step % cfg.train.log_every == 0 or step == total:
+            n = sums["n"]
+            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}")
+            emit({"kind": "train", "step": step, "loss": sums["loss"] / n,
+                  "lr": float(optimizer.param_groups[0]["lr"]),
+                  "data_s": sums["data"] / n, "compute_s": sums["compute"] / n,
+                  "patches_per_s": per_step * n / max(sums["data"] + sums["compute"], 1e-9),
+                  "elapsed_s": time.perf_counter() - t_start})
+            sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
+        stopping = stop_at is not None and step >= stop_at
+        do_val = step == total or stopping or (cfg.train.val_every and step % cfg.train.val_every == 0)
+        if do_val:
+            if main:
+                t_val = time.perf_counter()
+                result = validate(_unwrap(model), val_set, cfg, device) if len(val_set) else None
+                if result is not None:
+                    score = result["groups"][cfg.train.select_group]
+                    improved = score > best_metric
+                    if improved:
+                        best_metric, best_step = score, step
+                    emit({"kind": "val", "step": step, "groups": result["groups"],
+                          "structures": result["structures"], "val_s": time.perf_counter() - t_val,
+                          "best": improved})
+                    shown = ", ".join(f"{g} {v:.3f}" for g, v in result["groups"].items())
+                    bar.write(f"step {step}: validation DSC {shown}" + (" (best)" if improved else ""))
+                state = checkpoint_state()
+                save_checkpoint(ckpt_path, state)
+                if result is None or improved:
+                    save_checkpoint(out / "best.pt", state)
+            ddp.barrier(dist)
+        if stopping:
+            break
+    bar.close()
+    digest = ddp.weights_digest(_unwrap(model))
+    if dist.enabled:
+        # One write per line: the ranks share the terminal.
+        sys.stdout.write(f"rank {dist.rank}/{dist.world_size}: finished step {step}, weights sha1 {digest}\n")
+        sys.stdout.flush()
+    ddp.shutdown(dist)
+    return TrainResult(out, step, best_step, best_metric, events, digest)

@@ -1,0 +1,94 @@
+"""``segrap-nb predict``: segment cases with a trained run and write them in the release layout.
+
+    segrap-nb predict --run build/runs/quick --out build/pred [--data DATA] [--cases segrap_0006 ...]
+
+For each case it writes, on the case's original voxel grid (same shape and affine as its
+``image.nii.gz``: the crop, the resampling and the reorientation are undone):
+
+    PRED/SegRap2023_Training_Set_120cases_OneHot_Labels/Task001/segrap_XXXX.nii.gz   (or Task002)
+    PRED/SegRap2023_Training_Set_120cases/segrap_XXXX/<structure>.nii.gz  (45 OARs, or GTVp, GTVnd)
+
+The per-structure masks come from the one-hot map through the official table
+(``labels.structure_mask``), so ``SegRapDataset(PRED)`` reads the predictions back like the
+release and ``segrap-nb evaluate`` can score them. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .. import labels as L
+from ..config import data_root
+from ..dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from ..errors import DataError
+from ..nifti import read_header, write_nifti
+
+
+def predict(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    cases: list[str] | None = None,
+    which: str = "best",
+    masks: bool = True,
+    device=None,
+    progress: bool = True,
+) -> list[Path]:
+    """Predict ``cases`` (default: all with images) of ``data`` with ``run``; return the one-hot files."""
+    from .device import get_device
+    from .inference import load_run, predict_case
+
+    device = device or get_device(verbose=progress)
+    model, cfg, info = load_run(run, which, device)
+    dataset = SegRapDataset(data_root(data))
+    ids = cases or [c.case_id for c in dataset if c.has_images]
+    unknown = [c for c in ids if c not in dataset.case_ids]
+    if unknown:
+        raise DataError(dataset.root, f"cases not in the dataset: {', '.join(unknown)}")
+    out = Path(out)
+    if out.resolve() == Path(dataset.root).resolve():
+        raise DataError(out, "the output folder is the dataset itself: choose another --out")
+    task = cfg.task
+    written = []
+    if progress:
+        print(f"predicting {len(ids)} case(s) with {info['path']} (step {info['step']}, task {task})")
+    for case_id in tqdm(ids, desc="predict", disable=not progress):
+        case = dataset[case_id]
+        onehot, meta = predict_case(model, case, cfg, device)
+        affine = read_header(case.files["image"]).affine
+        if onehot.shape != tuple(meta.original_shape):
+            raise RuntimeError(f"{case_id}: prediction shape {onehot.shape} != {meta.original_shape}")
+        path = out / ONEHOT_DIR / f"Task00{task}" / f"{case_id}.nii.gz"
+        written.append(write_nifti(path, onehot, affine))
+        if masks:
+            for name, mask in L.iter_structure_masks(onehot, task):
+                write_nifti(out / IMAGES_DIR / case_id / f"{name}.nii.gz", mask.view("uint8"), affine)
+    return written
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``segrap-nb predict``."""
+    parser.add_argument("--run", required=True, help="run folder written by segrap-nb train")
+    parser.add_argument("--out", required=True, help="output folder (release layout)")
+    parser.add_argument("--data", default=None,
+                        help="dataset folder or zip (default: $SEGRAP_DATA, else the quick phantom)")
+    parser.add_argument("--cases", nargs="+", default=None, help="case ids (default: every case)")
+    parser.add_argument("--checkpoint", default="best", help="best (default), last, or a .pt file")
+    parser.add_argument("--no-masks", action="store_true",
+                        help="write only the one-hot maps, not the per-structure masks")
+    parser.add_argument("--device", default=None, help="force a device (cpu, cuda, mps)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict; returns 0 on success."""
+    import torch
+
+    device = torch.device(args.device) if args.device else None
+    files = predict(args.run, args.out, args.data, args.cases, args.checkpoint,
+                    masks=not args.no_masks, device=device)
+    print(f"wrote {len(files)} prediction(s) to {args.out}")
+    return 0

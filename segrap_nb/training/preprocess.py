@@ -1,0 +1,354 @@
+"""Preprocess each case once, the way the organisers' tutorial does, and cache it on disk.
+
+For one case (plain CT, contrast CT, and the task's one-hot label map, all on one grid):
+
+1. **Reorient** the arrays to RAS (nibabel ``io_orientation``: a permutation and flips, no
+   interpolation) so that axis 0 is left-right, axis 1 front-back and axis 2 the 3 mm
+   slice axis for every case, whatever its stored orientation.
+2. **Resample** to the target spacing (mm) with ``torch.nn.functional.interpolate``:
+   trilinear for the CTs, ``nearest-exact`` for the labels. It is 5-10x faster than MONAI
+   ``Spacing`` (see PERFORMANCE.md) and samples the *align_corners=False* grid: output voxel
+   ``o`` sits at input index ``(o + 0.5) * n_in / n_out - 0.5``, so the real spacing is
+   ``spacing_in * n_in / n_out`` (within half a voxel of the target) and the affine we store
+   says exactly that.
+3. **Crop to the body**: the bounding box of the largest connected component of the plain
+   CT above -500 HU (air and the couch are left out).
+4. **Normalise** each CT channel on its own: clip to the 0.5 and 99.5 percentiles of the body
+   voxels, then z-score with the mean and standard deviation of the clipped body voxels
+   (the tutorial's choice; it adapts to each scanner instead of a fixed HU window).
+5. **Stack** plain and contrast CT as the two input channels.
+
+The result is cached as ``.npy`` files (image float16 (2, x, y, z), labels uint8 (1, x, y, z))
+plus a JSON of everything needed to map a prediction back (:func:`to_original_grid`). Each
+file is written to a temporary name and renamed; the JSON is written last and marks the
+entry complete. The cache folder is named by a hash of the preprocessing settings and the
+task, each entry by a hash of the source files' identities (``FileRef.stat_key``), so a
+cache made with other settings or from other files is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import nibabel.orientations as nio
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from .. import labels as L
+from ..dataset import Case
+from ..errors import DataError
+from .config import PreprocessConfig
+
+#: Bump when the preprocessing code changes what it writes: old caches are then ignored.
+PREPROCESS_VERSION = 1
+_RAS = nio.axcodes2ornt(("R", "A", "S"))
+
+
+@dataclass
+class CaseMeta:
+    """What preprocessing did to one case (all shapes in voxels, spacings in mm, affines voxel->mm)."""
+
+    case_id: str
+    task: int
+    original_shape: list[int]  # stored (i, j, k) shape of the NIfTI
+    original_affine: list[list[float]]
+    ornt: list[list[float]]  # nibabel orientation transform: stored axes -> RAS
+    ras_shape: list[int]
+    resampled_shape: list[int]
+    spacing_mm: list[float]  # actual spacing of the preprocessed grid (RAS x, y, z)
+    crop: list[list[int]]  # [start, stop) per RAS axis, in the resampled grid
+    affine: list[list[float]]  # voxel -> mm of the cropped, preprocessed grid
+    clip_hu: list[list[float]]  # per channel (plain, contrast): [low, high] HU
+    mean_std: list[list[float]]  # per channel: mean and std (HU) of the clipped body voxels
+    label_voxels_cropped: int = 0  # labelled voxels outside the body crop (lost), if labels
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape of the cached arrays' spatial part (x, y, z)."""
+        return tuple(b - a for a, b in self.crop)  # type: ignore[return-value]
+
+
+def settings_key(settings: PreprocessConfig, task: int) -> str:
+    """Short hash naming the cache folder for these settings (spacing, threshold, clip) and task."""
+    payload = json.dumps({"v": PREPROCESS_VERSION, "task": task, **asdict(settings)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def source_refs(case: Case, task: int, with_label: bool = True) -> list:
+    """The files preprocessing reads for ``case``: both CTs and the task's label source."""
+    refs = []
+    for key in ("image", "image_contrast"):
+        if key not in case.files:
+            raise DataError(f"{case.case_id}/{key}.nii.gz", "missing from the dataset")
+        refs.append(case.files[key])
+    if with_label:
+        if task in case.onehot:
+            refs.append(case.onehot[task])
+        else:
+            refs.extend(case.files[n] for n in L.structures(task) if n in case.files)
+    return refs
+
+
+def source_key(case: Case, task: int, with_label: bool = True) -> str:
+    """Short hash of the identities (path, size, mtime) of the files a case is built from."""
+    keys = [list(r.stat_key()) for r in source_refs(case, task, with_label)]
+    return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:12]
+
+
+# -- geometry --------------------------------------------------------------------------------
+def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reorient an (i, j, k) array to RAS axes: (array, new affine, orientation transform)."""
+    ornt = nio.ornt_transform(nio.io_orientation(affine), _RAS)
+    out = nio.apply_orientation(array, ornt)
+    return out, affine @ nio.inv_ornt_aff(ornt, array.shape), ornt
+
+
+def from_ras(array: np.ndarray, ornt: np.ndarray) -> np.ndarray:
+    """Undo :func:`to_ras`: bring an RAS-ordered array back to the stored (i, j, k) order."""
+    return np.ascontiguousarray(nio.apply_orientation(array, _inverse(ornt)))
+
+
+def _inverse(ornt: np.ndarray) -> np.ndarray:
+    """The orientation (in nibabel's convention) that undoes the transform ``ornt``."""
+    ornt = np.asarray(ornt, dtype=float)
+    inv = np.zeros_like(ornt)
+    for src, (dst, flip) in enumerate(ornt):
+        inv[int(dst)] = [src, flip]
+    return inv
+
+
+def resampled_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> list[int]:
+    """Voxels per axis after resampling ``shape`` at ``spacing`` mm to ``target`` mm."""
+    return [max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target)]
+
+
+def resample_affine(affine: np.ndarray, shape_in: Sequence[int], shape_out: Sequence[int]) -> np.ndarray:
+    """Affine of the align_corners=False grid that ``interpolate(size=shape_out)`` samples."""
+    scale = np.asarray(shape_in, float) / np.asarray(shape_out, float)
+    m = np.eye(4)
+    m[:3, :3] = np.diag(scale)
+    m[:3, 3] = 0.5 * scale - 0.5
+    return affine @ m
+
+
+def resample(array: np.ndarray, shape_out: Sequence[int], labels: bool = False) -> np.ndarray:
+    """Resample a 3D array to ``shape_out``: trilinear (float32 out) or nearest-exact (labels)."""
+    if tuple(array.shape) == tuple(shape_out):
+        return np.ascontiguousarray(array if labels else array.astype(np.float32, copy=False))
+    # torch interpolate instead of MONAI Spacing: same result class, 5-10x faster on CPU.
+    if labels:
+        t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.uint8))[None, None]
+        out = F.interpolate(t, size=tuple(shape_out), mode="nearest-exact")
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+        out = F.interpolate(t, size=tuple(shape_out), mode="trilinear", align_corners=False)
+    return out[0, 0].numpy()
+
+
+def body_mask(ct: np.ndarray, threshold_hu: float, source: str = "CT") -> tuple[np.ndarray, list[list[int]]]:
+    """Largest connected component of ``ct > threshold_hu`` (bool) and its [start, stop) box per axis."""
+    lab, n = ndimage.label(ct > threshold_hu)
+    if n == 0:
+        raise DataError(source, f"no voxel above {threshold_hu} HU: cannot find the body")
+    # torch.bincount: no int64 copy of the whole label volume (see PERFORMANCE.md).
+    sizes = torch.bincount(torch.from_numpy(lab.ravel()), minlength=n + 1)
+    sizes[0] = 0
+    body = lab == int(torch.argmax(sizes))
+    box = ndimage.find_objects(body.view(np.uint8))[0]
+    return body, [[int(s.start), int(s.stop)] for s in box]
+
+
+def normalise(ct: np.ndarray, body: np.ndarray, percentiles: Sequence[float]) -> tuple[np.ndarray, list[float], list[float]]:
+    """Clip to body percentiles, z-score with body mean/std: (float32 array, [lo, hi], [mean, std])."""
+    values = ct[body]
+    lo, hi = (float(v) for v in np.percentile(values, percentiles))
+    clipped = np.clip(values, lo, hi)
+    mean, std = float(clipped.mean()), float(clipped.std())
+    std = max(std, 1e-3)
+    out = (np.clip(ct, lo, hi) - mean) / std
+    return out.astype(np.float32), [lo, hi], [mean, std]
+
+
+# -- one case --------------------------------------------------------------------------------
+def preprocess_case(
+    case: Case, settings: PreprocessConfig, task: int = 1, with_label: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, CaseMeta]:
+    """Preprocess one case: (image float32 (2, x, y, z), labels uint8 (1, x, y, z) or None, meta)."""
+    plain = case.image(contrast=False)
+    contrast = case.image(contrast=True)
+    if plain.shape != contrast.shape or not np.allclose(plain.affine, contrast.affine, atol=1e-3):
+        raise DataError(case.files["image_contrast"], f"grid {contrast.shape} differs from image.nii.gz {plain.shape}")
+    label_vol = None
+    if with_label:
+        label_vol = case.onehot_map(task)
+        if label_vol.shape != plain.shape:
+            raise DataError(label_vol.source, f"label shape {label_vol.shape} differs from the CT {plain.shape}")
+        if int(label_vol.array.max(initial=0)) > L.max_label(task):
+            raise DataError(label_vol.source, f"labels above {L.max_label(task)} in a task {task} map")
+
+    ras_plain, ras_affine, ornt = to_ras(plain.array, plain.affine)
+    ras_spacing = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
+    shape_out = resampled_shape(ras_plain.shape, ras_spacing, settings.spacing_mm)
+    res_affine = resample_affine(ras_affine, ras_plain.shape, shape_out)
+
+    channels = [resample(ras_plain, shape_out)]
+    del ras_plain
+    channels.append(resample(to_ras(contrast.array, contrast.affine)[0], shape_out))
+    body, box = body_mask(channels[0], settings.body_threshold_hu, str(case.files["image"]))
+    sl = tuple(slice(a, b) for a, b in box)
+    body = np.ascontiguousarray(body[sl])
+    label = None
+    lost = 0
+    if label_vol is not None:
+        full = resample(to_ras(label_vol.array, label_vol.affine)[0], shape_out, labels=True)
+        label = np.ascontiguousarray(full[sl])[None]
+        lost = int(np.count_nonzero(full)) - int(np.count_nonzero(label))
+    cropped = [np.ascontiguousarray(c[sl]) for c in channels]
+    del channels
+    image = np.empty((2, *cropped[0].shape), np.float32)
+    clips, stats = [], []
+    for c, ct in enumerate(cropped):
+        image[c], clip, ms = normalise(ct, body, settings.clip_percentiles)
+        clips.append(clip)
+        stats.append(ms)
+    crop_shift = np.eye(4)
+    crop_shift[:3, 3] = [a for a, _ in box]
+    meta = CaseMeta(
+        case_id=case.case_id,
+        task=task,
+        original_shape=[int(s) for s in plain.shape],
+        original_affine=np.asarray(plain.affine, float).tolist(),
+        ornt=np.asarray(ornt, float).tolist(),
+        ras_shape=[int(s) for s in nio.apply_orientation(np.empty(plain.shape, np.uint8), ornt).shape],
+        resampled_shape=[int(s) for s in shape_out],
+        spacing_mm=[float(s) for s in np.sqrt((res_affine[:3, :3] ** 2).sum(axis=0))],
+        crop=box,
+        affine=(res_affine @ crop_shift).tolist(),
+        clip_hu=clips,
+        mean_std=stats,
+        label_voxels_cropped=lost,
+    )
+    return image, label, meta
+
+
+def to_original_grid(pred: np.ndarray, meta: CaseMeta) -> np.ndarray:
+    """Map a uint8 label map on the preprocessed grid (x, y, z) back to the stored (i, j, k) grid.
+
+    Undoes the crop (outside = background), the resampling (nearest-exact on the same
+    align_corners=False grid) and the reorientation; the result has exactly
+    ``meta.original_shape`` and lies on ``meta.original_affine``.
+    """
+    if tuple(pred.shape) != tuple(meta.shape):
+        raise ValueError(f"prediction shape {pred.shape} != preprocessed shape {meta.shape}")
+    full = np.zeros(meta.resampled_shape, dtype=np.uint8)
+    full[tuple(slice(a, b) for a, b in meta.crop)] = pred
+    ras = resample(full, meta.ras_shape, labels=True)
+    return from_ras(ras, np.asarray(meta.ornt))
+
+
+# -- the on-disk cache -----------------------------------------------------------------------
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class CacheEntry:
+    """The cached files of one preprocessed case."""
+
+    case_id: str
+    image: Path  # float16 (2, x, y, z)
+    label: Path  # uint8 (1, x, y, z)
+    meta_path: Path
+
+    @property
+    def meta(self) -> CaseMeta:
+        """The case's :class:`CaseMeta` (read from the JSON)."""
+        return CaseMeta(**json.loads(self.meta_path.read_text()))
+
+    def as_dict(self) -> dict[str, str]:
+        """MONAI-style data dict: file paths of image and label, and the case id."""
+        return {"image": str(self.image), "label": str(self.label), "case_id": self.case_id}
+
+
+class PreprocessCache:
+    """Preprocessed cases on disk under ``root/<settings hash>/`` (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike, settings: PreprocessConfig, task: int = 1) -> None:
+        self.settings = settings
+        self.task = task
+        self.folder = Path(root) / settings_key(settings, task)
+
+    def entry(self, case: Case) -> CacheEntry:
+        """Where ``case`` is cached (files may not exist yet)."""
+        stem = f"{case.case_id}-{source_key(case, self.task)}"
+        return CacheEntry(
+            case.case_id,
+            self.folder / f"{stem}.image.npy",
+            self.folder / f"{stem}.label.npy",
+            self.folder / f"{stem}.json",
+        )
+
+    def get(self, case: Case) -> CacheEntry:
+        """The cache entry of ``case``, preprocessing it first if it is missing or stale."""
+        entry = self.entry(case)
+        if entry.meta_path.exists() and entry.image.exists() and entry.label.exists():
+            return entry
+        self.folder.mkdir(parents=True, exist_ok=True)
+        settings_file = self.folder / "settings.json"
+        if not settings_file.exists():
+            _atomic_write_text(settings_file, json.dumps(
+                {"version": PREPROCESS_VERSION, "task": self.task, **asdict(self.settings)}, indent=2))
+        image, label, meta = preprocess_case(case, self.settings, self.task)
+        # Older entries of the same case (its files changed) are replaced.
+        for old in self.folder.glob(f"{case.case_id}-*"):
+            if not old.name.startswith(entry.meta_path.stem):
+                old.unlink(missing_ok=True)
+        _atomic_save_npy(entry.image, image.astype(np.float16))
+        _atomic_save_npy(entry.label, label)
+        _atomic_write_text(entry.meta_path, json.dumps(asdict(meta), indent=1))
+        return entry
+
+    def prepare(self, cases: Iterable[Case], progress: bool = True) -> list[CacheEntry]:
+        """Make sure every case is cached (preprocessing the missing ones); return the entries."""
+        cases = list(cases)
+        todo = [c for c in cases if not self.entry(c).meta_path.exists()]
+        bar = tqdm(total=len(todo), desc="preprocess", disable=not progress or not todo, leave=False)
+        out = []
+        for case in cases:
+            fresh = case in todo
+            out.append(self.get(case))
+            if fresh:
+                bar.update(1)
+        bar.close()
+        return out

@@ -7,7 +7,6 @@ large organs reach a mean DSC of at least 0.7 on the two held-out cases.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -182,6 +181,16 @@ def test_coarse_resampling_keeps_world_positions(synth):
     xl = np.argwhere(label[0] == L.ONEHOT_IDS["Eye_L"])[:, 0].mean()
     xr = np.argwhere(label[0] == L.ONEHOT_IDS["Eye_R"])[:, 0].mean()
     assert xr > xl
+
+
+def test_slice_axis_stored_first_round_trips(tmp_path):
+    # Stored order (slices, then the two in-plane axes): i -> superior, j -> left, k -> posterior.
+    affine = np.array([[0, -1.5, 0, 30.0], [0, 0, -1.5, 27.0], [3.0, 0, 0, -20.0], [0, 0, 0, 1]])
+    data = write_synthetic(tmp_path / "perm", n=1, affine=affine, shape=(14, 40, 36))
+    case = SegRapDataset(data)[0]
+    image, label, meta = P.preprocess_case(case, C.PreprocessConfig(spacing_mm=[1.5, 1.5, 3.0]), 1)
+    assert meta.ras_shape == [40, 36, 14] and meta.spacing_mm == [1.5, 1.5, 3.0]
+    assert np.array_equal(P.to_original_grid(label[0], meta), case.onehot_map(1).array)
 
 
 @pytest.mark.parametrize("axes", [(0, 1, 2), (2, 0, 1), (1, 2, 0)])

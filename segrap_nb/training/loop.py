@@ -180,6 +180,9 @@ def train(
     amp = use_amp(device, cfg.train.amp)
 
     # -- data: preprocess once (rank 0 first), then every rank reads the cache ------------------
+    if main:
+        kit_config.data_root(data)  # the default phantom is generated once, by rank 0
+    ddp.barrier(dist)
     dataset = SegRapDataset(kit_config.data_root(data))
     train_ids, val_ids = split_cases(dataset.case_ids, cfg)
     cache = PreprocessCache(cache_root or default_cache_root(), cfg.preprocess, cfg.task)
@@ -200,7 +203,7 @@ def train(
     events: list[dict[str, Any]] = []
     metrics_path = out / "metrics.jsonl"
     if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
+        ckpt = load_checkpoint(ckpt_path, map_location="cpu")  # RNG states must stay on the CPU
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -228,7 +228,7 @@ def preprocess_case(
         original_shape=[int(s) for s in plain.shape],
         original_affine=np.asarray(plain.affine, float).tolist(),
         ornt=np.asarray(ornt, float).tolist(),
-        ras_shape=[int(s) for s in nio.apply_orientation(np.empty(plain.shape, np.uint8), ornt).shape],
+        ras_shape=[int(plain.shape[int(np.flatnonzero(ornt[:, 0] == ax)[0])]) for ax in range(3)],
         resampled_shape=[int(s) for s in shape_out],
         spacing_mm=[float(s) for s in np.sqrt((res_affine[:3, :3] ** 2).sum(axis=0))],
         crop=box,

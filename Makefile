@@ -42,7 +42,7 @@ test-notebooks: $(STAMP)
 
 # Re-execute the notebooks in place so their stored outputs match the current code.
 notebooks: $(STAMP)
-	$(BIN)/python -m segrap_nb.course notebooks/[0-9]*.ipynb
+	$(BIN)/python -m segrap_nb.course.lessons notebooks/[0-9]*.ipynb
 	$(BIN)/python -c "from segrap_nb.config import data_root; print('data:', data_root())"
 	for nb in notebooks/[0-9]*.ipynb; do \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.store_widget_state=False "$$nb" || exit 1; \

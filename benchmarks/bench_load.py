@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 from isal import igzip
 
-from segrap_nb.nifti import GZIP_BACKEND, read_nifti, write_nifti
+from segrap_nb.io.nifti import GZIP_BACKEND, read_nifti, write_nifti
 
 
 def best_of(fn, repeat: int) -> float:
@@ -35,7 +35,7 @@ def best_of(fn, repeat: int) -> float:
 def make_ct(path: Path) -> None:
     """A full-size CT-like volume (smooth anatomy + noise, so it compresses like a real one)."""
     try:
-        from segrap_nb.phantom import make_phantom
+        from segrap_nb.phantom.writer import make_phantom
 
         root = make_phantom(path.parent / "phantom", cases=1, size="full", seed=0, progress=False)
         src = next(root.rglob("image.nii.gz"))

@@ -4,7 +4,7 @@ Builds a synthetic 1024 x 1024 x 126 uint8 one-hot map (0.54 x 0.54 x 3.0 mm, al
 ellipsoids of roughly anatomical size) and a prediction made from it (every label moved by a
 few voxels and resized by up to +-15 %, Chiasm missed), then scores the 45 OARs both ways:
 
-* the kit: ``segrap_nb.metrics.evaluate_case`` on the two one-hot maps;
+* the kit: ``segrap_nb.eval.metrics.evaluate_case`` on the two one-hot maps;
 * the reference: per OAR, full-volume bool masks (``labels.structure_mask``) passed to
   ``surface_distance.compute_surface_distances`` + ``compute_dice_coefficient`` +
   ``compute_surface_dice_at_tolerance`` + ``compute_robust_hausdorff(..., 95)``.
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from segrap_nb import labels as L
-from segrap_nb.metrics import evaluate_case
+from segrap_nb.eval.metrics import evaluate_case
 
 #: Rough semi-axes in mm of each one-hot label's ellipsoid (x, y, z), by name fragment.
 _RADII_MM = [

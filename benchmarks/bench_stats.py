@@ -4,8 +4,8 @@ Prints seconds (best of N) and ratios measured in this one run:
 
 * the floor: inflate the one-hot map's gzip stream (ISA-L, into fresh memory, as any reader
   does) + one ``torch.bincount``;
-* the kit: :func:`segrap_nb.stats.count_labels` on the Task001 map, and the whole per-case
-  work of :func:`segrap_nb.stats.compute_stats` (CT header, Task001 and Task002 maps, tables;
+* the kit: :func:`segrap_nb.analysis.stats.count_labels` on the Task001 map, and the whole per-case
+  work of :func:`segrap_nb.analysis.stats.compute_stats` (CT header, Task001 and Task002 maps, tables;
   no cache), to be compared with the floor of both maps: the ratio must stay <= 1.5;
 * a per-label ``(arr == k).sum()`` loop and ``np.unique(return_counts=True)`` on the loaded map;
 * the 45 separate mask files: tutorial style (``nib.load(f).get_fdata().sum()`` each), the kit's
@@ -30,10 +30,10 @@ import torch
 from isal import igzip
 
 from segrap_nb import labels as L
-from segrap_nb import published
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
-from segrap_nb.nifti import read_header, read_nifti, write_nifti
-from segrap_nb.stats import compute_stats, count_labels
+from segrap_nb.analysis import published
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.nifti import read_header, read_nifti, write_nifti
+from segrap_nb.analysis.stats import compute_stats, count_labels
 
 SHAPE = (1024, 1024, 126)
 SPACING = (0.54, 0.54, 3.0)
@@ -80,11 +80,11 @@ def synthetic_case(root: Path) -> Path:
 
 
 def make_case(tmp: Path) -> Path:
-    """The full-size phantom case when segrap_nb.phantom exists, else a synthetic one."""
+    """The full-size phantom case when segrap_nb.phantom.writer exists, else a synthetic one."""
     try:
-        from segrap_nb.phantom import make_phantom
+        from segrap_nb.phantom.writer import make_phantom
     except ImportError:
-        print("segrap_nb.phantom not available: writing a synthetic full-size case")
+        print("segrap_nb.phantom.writer not available: writing a synthetic full-size case")
         return synthetic_case(tmp / "synthetic")
     return make_phantom(tmp / "phantom", cases=1, size="full", seed=0, progress=False)
 

@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--steps-gpu", type=int, default=4)
     parser.add_argument("--data", default=None, help="dataset (default: a fresh 8-case quick phantom)")
     args = parser.parse_args()
-    from segrap_nb.phantom import make_phantom
+    from segrap_nb.phantom.writer import make_phantom
     from segrap_nb.training.device import describe_device
 
     print(f"torch {torch.__version__}, {describe_device(torch.device('cpu'))}; "

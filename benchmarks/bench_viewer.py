@@ -24,15 +24,15 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from segrap_nb.colors import label_lut  # noqa: E402
-from segrap_nb.render import (  # noqa: E402
+from segrap_nb.viz.colors import label_lut  # noqa: E402
+from segrap_nb.viz.render import (  # noqa: E402
     PLANE_AXIS,
     PLANES,
     extract_plane,
     plane_extent,
     reorient_lps,
 )
-from segrap_nb.viewer import SliceViewer  # noqa: E402
+from segrap_nb.viz.viewer import SliceViewer  # noqa: E402
 
 
 def timed(fn, repeat: int) -> list[float]:
@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--case", type=int, default=0, help="phantom case index (full size)")
     args = ap.parse_args()
 
-    from segrap_nb.phantom import phantom_case
+    from segrap_nb.phantom.writer import phantom_case
 
     t0 = time.perf_counter()
     case = phantom_case(args.case, seed=0, size="full")

@@ -11,17 +11,17 @@ import argparse
 import importlib
 import sys
 
-from .errors import DataError
+from segrap_nb.errors import DataError
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "phantom": ("segrap_nb.phantom", "write a synthetic SegRap-like dataset in the release layout"),
-    "validate": ("segrap_nb.validate", "check every case of a dataset (files, grids, labels)"),
-    "stats": ("segrap_nb.stats", "label and resolution statistics, compared with the dataset card"),
+    "phantom": ("segrap_nb.phantom.writer", "write a synthetic SegRap-like dataset in the release layout"),
+    "validate": ("segrap_nb.analysis.validate", "check every case of a dataset (files, grids, labels)"),
+    "stats": ("segrap_nb.analysis.stats", "label and resolution statistics, compared with the dataset card"),
     "train": ("segrap_nb.training.train", "train a compact 3D U-Net (MONAI)"),
     "predict": ("segrap_nb.training.predict", "predict with a trained run, in the release layout"),
-    "evaluate": ("segrap_nb.evaluate", "DSC, NSD and HD95 per case and structure, as the challenge"),
-    "export-nnunet": ("segrap_nb.nnunet", "export a dataset as an nnU-Net v2 raw dataset"),
+    "evaluate": ("segrap_nb.eval.evaluate", "DSC, NSD and HD95 per case and structure, as the challenge"),
+    "export-nnunet": ("segrap_nb.io.nnunet", "export a dataset as an nnU-Net v2 raw dataset"),
 }
 
 

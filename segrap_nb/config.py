@@ -1,4 +1,7 @@
-"""Where the data are: an explicit path, else ``$SEGRAP_DATA``, else the default quick phantom."""
+"""The kit's environment and paths: the data variable, the cache folder, the default phantom's place.
+
+A leaf: it imports nothing from the kit. Choosing and opening a dataset is :mod:`segrap_nb.sources`.
+"""
 
 from __future__ import annotations
 
@@ -24,23 +27,3 @@ def default_phantom_dir() -> Path:
     """Folder of the default quick phantom (created on first use)."""
     p = DEFAULT_PHANTOM
     return cache_dir() / f"phantom-{p['size']}-{p['cases']}cases-seed{p['seed']}"
-
-
-def is_phantom(root: str | os.PathLike) -> bool:
-    """True when ``root`` holds a phantom made by this kit (it leaves a marker file)."""
-    return (Path(root) / "PHANTOM.txt").exists()
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The dataset to use: ``root`` if given, else ``$SEGRAP_DATA``, else the default phantom."""
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    out = default_phantom_dir()
-    if not is_phantom(out):
-        from .phantom import make_phantom
-
-        make_phantom(out, **DEFAULT_PHANTOM)
-    return out

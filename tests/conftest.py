@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from segrap_nb import labels as L
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR
-from segrap_nb.nifti import write_nifti
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+from segrap_nb.io.nifti import write_nifti
 
 TINY_SHAPE = (24, 20, 8)
 TINY_AFFINE = np.diag([0.5, 0.5, 3.0, 1.0])

@@ -111,7 +111,7 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (Python)")
-    from segrap_nb.phantom import make_phantom
+    from segrap_nb.phantom.writer import make_phantom
 
     work = tmp_path / "lab"
     work.mkdir()

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segrap_nb.course import COLAB_CELL, LESSONS, course_map
+from segrap_nb.course.lessons import COLAB_CELL, LESSONS, course_map
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

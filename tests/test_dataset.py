@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from segrap_nb import labels as L
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.errors import DataError
 
 from .conftest import tiny_onehot, write_tiny_case, zip_release

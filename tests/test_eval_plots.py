@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segrap_nb import eval_plots as E
+from segrap_nb.viz import eval_figures as E
 from segrap_nb import labels as L
-from segrap_nb.dataset import SegRapDataset
-from segrap_nb.evaluate import evaluate, summary_table
+from segrap_nb.io.dataset import SegRapDataset
+from segrap_nb.eval.evaluate import evaluate, summary_table
 
 from .conftest import TINY_AFFINE, tiny_onehot
 
@@ -149,7 +149,7 @@ def test_worst_cases_lowest_dsc_first_ties_by_nsd() -> None:
 
 
 def test_worst_case_figures_draw_each_row(tiny_release: Path, tmp_path: Path) -> None:
-    from segrap_nb.nifti import write_nifti
+    from segrap_nb.io.nifti import write_nifti
 
     pred = tmp_path / "pred"
     for n in range(3):  # a flat nnU-Net-style folder; case 0 loses its Brain

@@ -8,9 +8,9 @@ import pytest
 
 from segrap_nb import labels as L
 from segrap_nb.cli import main
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR
-from segrap_nb.evaluate import evaluate
-from segrap_nb.nifti import read_nifti, write_nifti
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+from segrap_nb.eval.evaluate import evaluate
+from segrap_nb.io.nifti import read_nifti, write_nifti
 
 from .conftest import TINY_AFFINE, zip_release
 

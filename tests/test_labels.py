@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from segrap_nb import labels as L
-from segrap_nb import published
+from segrap_nb.analysis import published
 
 from .conftest import tiny_onehot
 

@@ -18,7 +18,7 @@ import pytest
 from scipy import ndimage
 
 from segrap_nb import labels as L
-from segrap_nb import metrics as M
+from segrap_nb.eval import metrics as M
 
 sd = pytest.importorskip("surface_distance")
 

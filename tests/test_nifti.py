@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from segrap_nb.errors import DataError
-from segrap_nb.fileref import FileRef
-from segrap_nb.nifti import read_header, read_nifti, write_nifti
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.nifti import read_header, read_nifti, write_nifti
 
 AFFINE = np.array([[-0.54, 0, 0, 120.0], [0, -0.54, 0, 130.0], [0, 0, 3.0, -400.0], [0, 0, 0, 1]])
 

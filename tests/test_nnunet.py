@@ -13,11 +13,11 @@ import pytest
 
 from segrap_nb import labels as L
 from segrap_nb.cli import main
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.errors import DataError
-from segrap_nb.evaluate import evaluate
-from segrap_nb.nifti import read_nifti, write_nifti
-from segrap_nb.nnunet import dataset_dirname, export_nnunet
+from segrap_nb.eval.evaluate import evaluate
+from segrap_nb.io.nifti import read_nifti, write_nifti
+from segrap_nb.io.nnunet import dataset_dirname, export_nnunet
 
 from .conftest import TINY_AFFINE, TINY_SHAPE, zip_release
 
@@ -194,7 +194,7 @@ _NNUNET_CHECK = textwrap.dedent("""
 @pytest.mark.slow
 def test_nnunet_accepts_the_export_of_a_phantom(tmp_path):
     pytest.importorskip("nnunetv2")
-    phantom = pytest.importorskip("segrap_nb.phantom")
+    phantom = pytest.importorskip("segrap_nb.phantom.writer")
     data = phantom.make_phantom(tmp_path / "data", cases=2, size="quick", progress=False)
     raw = tmp_path / "nnUNet_raw"
     folders = [str(export_nnunet(data, raw, task=t, progress=False)) for t in (1, 2)]

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from segrap_nb import labels as L
-from segrap_nb import phantom as ph
-from segrap_nb.anatomy import ABSENT_FALLBACK, ARTERY, N0_FRACTION, build_anatomy
+from segrap_nb.phantom import writer as ph
+from segrap_nb.phantom.anatomy import ABSENT_FALLBACK, ARTERY, N0_FRACTION, build_anatomy
 from segrap_nb.cli import main as cli_main
-from segrap_nb.config import is_phantom
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
-from segrap_nb.nifti import read_header, read_nifti
+from segrap_nb.sources import is_phantom
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.nifti import read_header, read_nifti
 
 N_CASES = 4
 MASK_NAMES = list(L.OAR_NAMES) + list(L.GTV_NAMES)

@@ -1,4 +1,4 @@
-"""segrap_nb.stats: label volumes, resolution table, cache, bad cases, mask fallback, CLI."""
+"""segrap_nb.analysis.stats: label volumes, resolution table, cache, bad cases, mask fallback, CLI."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from segrap_nb import labels as L  # noqa: E402
-from segrap_nb import published, stats, stats_plots  # noqa: E402
+from segrap_nb.analysis import published, stats  # noqa: E402
+from segrap_nb.viz import stats_figures as stats_plots  # noqa: E402
 from segrap_nb.cli import main  # noqa: E402
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset  # noqa: E402
-from segrap_nb.fileref import FileRef  # noqa: E402
-from segrap_nb.nifti import write_nifti  # noqa: E402
-from segrap_nb.stats_cache import file_keys  # noqa: E402
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset  # noqa: E402
+from segrap_nb.io.fileref import FileRef  # noqa: E402
+from segrap_nb.io.nifti import write_nifti  # noqa: E402
+from segrap_nb.analysis.stats_cache import file_keys  # noqa: E402
 
 SHAPE = (20, 18, 6)
 SPACING = (0.8, 0.75, 3.0)
@@ -376,7 +377,7 @@ def test_plots_draw_from_the_tables(synthetic):
 
 
 def test_count_labels_streams_in_chunks_and_names_bad_files(synthetic, tmp_path):
-    from segrap_nb.nifti import nifti_bytes_header
+    from segrap_nb.io.nifti import nifti_bytes_header
 
     root, maps = synthetic
     t1 = maps["segrap_0000"][0]

@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from segrap_nb import labels as L
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.errors import DataError
-from segrap_nb.nifti import read_header, read_nifti, write_nifti
+from segrap_nb.io.nifti import read_header, read_nifti, write_nifti
 from segrap_nb.training import config as C
 from segrap_nb.training import preprocess as P
 from segrap_nb.training.data import PatchDataset, RandFlipLRSwapd, lr_swap_table
@@ -387,7 +387,7 @@ def test_ddp_two_cpu_processes(synth, tmp_path):
 # -- the quick mode really learns ----------------------------------------------------------
 @pytest.mark.slow
 def test_quick_config_learns_large_organs_on_phantom(tmp_path):
-    from segrap_nb.phantom import make_phantom
+    from segrap_nb.phantom.writer import make_phantom
 
     data = make_phantom(tmp_path / "phantom", cases=8, progress=False)
     cfg = C.load_config("quick")

@@ -4,8 +4,8 @@
 import numpy as np
 
 from segrap_nb.cli import main
-from segrap_nb.dataset import IMAGES_DIR, ONEHOT_DIR
-from segrap_nb.nifti import read_nifti, write_nifti
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+from segrap_nb.io.nifti import read_nifti, write_nifti
 
 from .conftest import TINY_AFFINE, zip_release
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from segrap_nb import labels as L
-from segrap_nb.colors import ORGAN_COLORS, ORGAN_GROUPS, label_lut, label_owner, resolve_organs
-from segrap_nb.nifti import Volume
-from segrap_nb.render import (
+from segrap_nb.viz.colors import ORGAN_COLORS, ORGAN_GROUPS, label_lut, label_owner, resolve_organs
+from segrap_nb.io.nifti import Volume
+from segrap_nb.viz.render import (
     WINDOW_PRESETS,
     apply_window,
     compose_overlay,
@@ -163,7 +163,7 @@ def _case() -> tuple[Volume, Volume, Volume]:
 
 
 def test_viewer_widget_slider_change_updates_the_image_data() -> None:
-    from segrap_nb.viewer import SliceViewer
+    from segrap_nb.viz.viewer import SliceViewer
 
     ct, lab, ctr = _case()
     viewer = SliceViewer(ct, lab, ctr, max_display_px=64)
@@ -185,7 +185,7 @@ def test_viewer_widget_slider_change_updates_the_image_data() -> None:
 
 
 def test_viewer_window_presets_contrast_switch_and_organs() -> None:
-    from segrap_nb.viewer import SliceViewer
+    from segrap_nb.viz.viewer import SliceViewer
 
     ct, lab, ctr = _case()
     viewer = SliceViewer(ct, lab, ctr, max_display_px=64)
@@ -213,7 +213,7 @@ def test_viewer_window_presets_contrast_switch_and_organs() -> None:
 
 
 def test_viewer_jump_to_organ_centres_the_planes_on_its_centroid() -> None:
-    from segrap_nb.viewer import SliceViewer
+    from segrap_nb.viz.viewer import SliceViewer
 
     ct, lab, _ = _case()
     viewer = SliceViewer(ct, lab, max_display_px=64)
@@ -225,7 +225,7 @@ def test_viewer_jump_to_organ_centres_the_planes_on_its_centroid() -> None:
     assert viewer.index == {"axial": 4, "coronal": 28, "sagittal": 33}
     assert viewer.sliders["sagittal"].value == 33
     viewer.opacity = 1.0
-    from segrap_nb.render import plane_pixel
+    from segrap_nb.viz.render import plane_pixel
 
     row, col = plane_pixel((33, 28, 4), viewer.shape, "axial")
     assert tuple(viewer.plane_rgb("axial")[row, col]) == ORGAN_COLORS["Cochlea_L"]
@@ -237,7 +237,7 @@ def test_viewer_jump_to_organ_centres_the_planes_on_its_centroid() -> None:
 
 # -- 3D surfaces and static plots ---------------------------------------------------------------
 def test_organ_mesh_of_a_sphere_has_its_volume_in_mm3() -> None:
-    from segrap_nb.surface3d import organ_mesh
+    from segrap_nb.viz.surfaces import organ_mesh
 
     shape = (80, 80, 20)
     spacing = np.array([0.5, 0.5, 3.0])
@@ -257,14 +257,14 @@ def test_organ_mesh_of_a_sphere_has_its_volume_in_mm3() -> None:
 def test_plot_surfaces_and_montage_and_prediction_vs_truth() -> None:
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    from segrap_nb.plots import (
+    from segrap_nb.viz.slices import (
         FN_COLOR,
         FP_COLOR,
         TP_COLOR,
         organ_montage,
         plot_prediction_vs_truth,
     )
-    from segrap_nb.surface3d import plot_surfaces
+    from segrap_nb.viz.surfaces import plot_surfaces
 
     ct, lab, _ = _case()
     fig = plot_surfaces(lab, ["Cochlea_L", "Parotid_L", "Cochlea_R"])
@@ -303,7 +303,7 @@ def test_plot_surfaces_and_montage_and_prediction_vs_truth() -> None:
 def test_itkwidgets_guard_says_no_without_a_front_end(monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython
 
-    from segrap_nb import itk_view
+    from segrap_nb.viz import itk as itk_view
 
     ok, reason = itk_view.itkwidgets_available()
     assert not ok and "not running inside a Jupyter kernel" in reason
@@ -325,7 +325,7 @@ def test_itkwidgets_guard_says_no_without_a_front_end(monkeypatch: pytest.Monkey
 
 
 def test_itk_image_carries_spacing_and_lps_direction() -> None:
-    from segrap_nb.itk_view import organ_label_image, to_itk_image
+    from segrap_nb.viz.itk import organ_label_image, to_itk_image
 
     arr = np.zeros((8, 6, 4), np.int16)
     arr[7, 0, 0] = 5
@@ -345,7 +345,7 @@ def test_itk_image_carries_spacing_and_lps_direction() -> None:
 def test_outline_is_drawn_where_the_mask_is() -> None:
     from matplotlib.figure import Figure
 
-    from segrap_nb.plots import _show
+    from segrap_nb.viz.slices import _show
 
     grey = np.zeros((20, 30), np.uint8)
     mask = np.zeros((20, 30), bool)

@@ -14,12 +14,12 @@ body crop, normalise, on-disk cache), ``data`` (MONAI patches and augmentation),
 
 from __future__ import annotations
 
-from .config import TrainConfig, config_names, load_config, save_config
-from .device import get_device
-from .loop import TrainResult, default_cache_root, default_run_dir, metrics_frames, read_metrics, train
-from .metrics import ORGAN_GROUPS, dice_per_structure, group_means
-from .predict import predict
-from .preprocess import PreprocessCache, preprocess_case, to_original_grid
+from segrap_nb.training.config import TrainConfig, config_names, load_config, save_config
+from segrap_nb.training.device import get_device
+from segrap_nb.training.loop import TrainResult, default_cache_root, default_run_dir, metrics_frames, read_metrics, train
+from segrap_nb.training.metrics import ORGAN_GROUPS, dice_per_structure, group_means
+from segrap_nb.training.predict import predict
+from segrap_nb.training.preprocess import PreprocessCache, preprocess_case, to_original_grid
 
 __all__ = [
     "ORGAN_GROUPS", "PreprocessCache", "TrainConfig", "TrainResult", "config_names",

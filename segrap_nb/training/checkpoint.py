@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
-from ..errors import DataError
+from segrap_nb.io.atomic import atomic_path
+from segrap_nb.errors import DataError
 
 
 def rng_states() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import DataError
+from segrap_nb.errors import DataError
 
 
 @dataclass

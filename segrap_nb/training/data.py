@@ -36,8 +36,8 @@ from monai.transforms import (
     SpatialPadd,
 )
 
-from .. import labels as L
-from .config import TrainConfig
+from segrap_nb import labels as L
+from segrap_nb.training.config import TrainConfig
 
 
 def lr_swap_table(task: int) -> np.ndarray:

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
-from ..dataset import Case
-from .checkpoint import load_checkpoint
-from .config import TrainConfig
-from .device import autocast, get_device, use_amp
-from .model import build_model
-from .preprocess import CaseMeta, preprocess_case, to_original_grid
+from segrap_nb.io.dataset import Case
+from segrap_nb.training.checkpoint import load_checkpoint
+from segrap_nb.training.config import TrainConfig
+from segrap_nb.training.device import autocast, get_device, use_amp
+from segrap_nb.training.model import build_model
+from segrap_nb.training.preprocess import CaseMeta, preprocess_case, to_original_grid
 
 
 @torch.no_grad()

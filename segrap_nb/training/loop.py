@@ -34,18 +34,19 @@ from monai.utils import set_determinism
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from .. import config as kit_config
-from ..dataset import SegRapDataset
-from ..errors import DataError
-from . import ddp
-from .checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
-from .config import TrainConfig, save_config
-from .data import PatchDataset, ValDataset
-from .device import autocast, get_device, grad_scaler, loader_options, tune_backends, use_amp
-from .inference import predict_labels
-from .metrics import confusion, dice_from_confusion, group_means
-from .model import build_model, count_parameters
-from .preprocess import PreprocessCache
+from segrap_nb import config as kit_config
+from segrap_nb.sources import data_root
+from segrap_nb.io.dataset import SegRapDataset
+from segrap_nb.errors import DataError
+from segrap_nb.training import ddp
+from segrap_nb.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from segrap_nb.training.config import TrainConfig, save_config
+from segrap_nb.training.data import PatchDataset, ValDataset
+from segrap_nb.training.device import autocast, get_device, grad_scaler, loader_options, tune_backends, use_amp
+from segrap_nb.training.inference import predict_labels
+from segrap_nb.training.metrics import confusion, dice_from_confusion, group_means
+from segrap_nb.training.model import build_model, count_parameters
+from segrap_nb.training.preprocess import PreprocessCache
 
 RUN_FILES = ("config.yaml", "split.json", "metrics.jsonl", "last.pt", "best.pt")
 
@@ -181,9 +182,9 @@ def train(
 
     # -- data: preprocess once (rank 0 first), then every rank reads the cache ------------------
     if main:
-        kit_config.data_root(data)  # the default phantom is generated once, by rank 0
+        data_root(data)  # the default phantom is generated once, by rank 0
     ddp.barrier(dist)
-    dataset = SegRapDataset(kit_config.data_root(data))
+    dataset = SegRapDataset(data_root(data))
     train_ids, val_ids = split_cases(dataset.case_ids, cfg)
     cache = PreprocessCache(cache_root or default_cache_root(), cfg.preprocess, cfg.task)
     if main:

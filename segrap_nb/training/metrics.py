@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import labels as L
+from segrap_nb import labels as L
 
 #: Organ groups reported during validation (task 1), then the GTVs (task 2).
 ORGAN_GROUPS: dict[str, tuple[str, ...]] = {

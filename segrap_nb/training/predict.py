@@ -21,11 +21,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .. import labels as L
-from ..config import data_root
-from ..dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
-from ..errors import DataError
-from ..nifti import read_header, write_nifti
+from segrap_nb import labels as L
+from segrap_nb.sources import data_root
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.errors import DataError
+from segrap_nb.io.nifti import read_header, write_nifti
 
 
 def predict(
@@ -39,8 +39,8 @@ def predict(
     progress: bool = True,
 ) -> list[Path]:
     """Predict ``cases`` (default: all with images) of ``data`` with ``run``; return the one-hot files."""
-    from .device import get_device
-    from .inference import load_run, predict_case
+    from segrap_nb.training.device import get_device
+    from segrap_nb.training.inference import load_run, predict_case
 
     device = device or get_device(verbose=progress)
     model, cfg, info = load_run(run, which, device)

@@ -42,11 +42,11 @@ import torch.nn.functional as F
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from .. import labels as L
-from ..atomic import atomic_open
-from ..dataset import Case
-from ..errors import DataError
-from .config import PreprocessConfig
+from segrap_nb import labels as L
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.dataset import Case
+from segrap_nb.errors import DataError
+from segrap_nb.training.config import PreprocessConfig
 
 #: Bump when the preprocessing code changes what it writes: old caches are then ignored.
 PREPROCESS_VERSION = 1

@@ -12,7 +12,7 @@ import argparse
 
 import yaml
 
-from .config import config_names
+from segrap_nb.training.config import config_names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,14 +57,14 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Train; returns 0 on success."""
-    from .config import load_config
-    from .loop import train
+    from segrap_nb.training.config import load_config
+    from segrap_nb.training.loop import train
 
     cfg = load_config(args.config, overrides_from_args(args))
     result = train(cfg, args.data, args.out, resume=args.resume, overwrite=args.overwrite,
                    cache_root=args.cache, progress=not args.no_progress, device=args.device,
                    stop_at=args.stop_at)
-    from .ddp import from_env
+    from segrap_nb.training.ddp import from_env
 
     if from_env().is_main:
         print(f"run saved in {result.run_dir}: step {result.step}, best mean DSC "

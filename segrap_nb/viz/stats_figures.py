@@ -1,6 +1,6 @@
 """Figures and styled tables for the statistics notebook (matplotlib; each returns its Figure).
 
-Inputs are the DataFrames of :mod:`segrap_nb.stats` (``volumes``, ``headers``, the output of
+Inputs are the DataFrames of :mod:`segrap_nb.analysis.stats` (``volumes``, ``headers``, the output of
 ``hu_by_structure`` and ``class_fractions``); nothing here reads image data.
 """
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import labels as L
+from segrap_nb import labels as L
 
 #: Colours of the two CTs and of "this dataset" versus "the real release".
 PLAIN, CONTRAST = "#4c72b0", "#dd8452"
@@ -136,7 +136,7 @@ def plot_class_fractions(fractions: pd.DataFrame) -> Figure:
 
 
 def style_side_by_side(table: pd.DataFrame, uuid: str = "stats"):
-    """A pandas Styler of :func:`segrap_nb.stats.side_by_side`: ours beside the card's numbers,
+    """A pandas Styler of :func:`segrap_nb.analysis.stats.side_by_side`: ours beside the card's numbers,
     cells that differ beyond the card's rounding highlighted."""
     mismatch = table.attrs.get("mismatch")
 

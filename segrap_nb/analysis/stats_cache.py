@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .fileref import FileRef
-from .atomic import atomic_open
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.atomic import atomic_open
 
 #: Bump when the content of cached entries changes meaning; older files are then ignored.
 CACHE_VERSION = 1
@@ -28,7 +28,7 @@ CACHE_VERSION = 1
 
 def default_cache_dir() -> Path:
     """Folder of the statistics cache: ``segrap_nb.config.cache_dir() / "stats"``."""
-    from .config import cache_dir
+    from segrap_nb.config import cache_dir
 
     return cache_dir() / "stats"
 

@@ -13,7 +13,7 @@ from importlib import resources
 
 import pandas as pd
 
-from .labels import ONEHOT_LABELS, canonical_name
+from segrap_nb.labels import ONEHOT_LABELS, canonical_name
 
 #: Published test-set results (mean DSC %) from the challenge paper.
 PUBLISHED_DSC = pd.DataFrame(

@@ -1,9 +1,9 @@
 """Figures and tables for the evaluation notebook: scores per organ, against the published
 results, against organ volume, the worst cases, and a toy example of DSC vs NSD vs HD95.
 
-Inputs are the tidy per-case table of :func:`segrap_nb.evaluate.evaluate` (columns ``case``,
+Inputs are the tidy per-case table of :func:`segrap_nb.eval.evaluate.evaluate` (columns ``case``,
 ``structure``, ``dsc``, ``nsd``, ``hd95`` in mm) and the summary of
-:func:`segrap_nb.evaluate.summary_table`. Every figure is a ``matplotlib.figure.Figure`` not
+:func:`segrap_nb.eval.evaluate.summary_table`. Every figure is a ``matplotlib.figure.Figure`` not
 registered with pyplot: a notebook shows it when it is a cell's value (or via ``display``), and
 scripts need not close it.
 """
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import labels as L
-from .metrics import surface_metrics
-from .plots import FN_COLOR, FP_COLOR, TP_COLOR
-from .published import PUBLISHED_DSC
+from segrap_nb import labels as L
+from segrap_nb.eval.metrics import surface_metrics
+from segrap_nb.viz.slices import FN_COLOR, FP_COLOR, TP_COLOR
+from segrap_nb.analysis.published import PUBLISHED_DSC
 
 __all__ = [
     "Comparison",
@@ -167,7 +167,7 @@ def _ours_dsc_percent(summary: pd.DataFrame) -> dict[str, float]:
             ours[gtv] = 100.0 * float(rows[gtv])
     if not ours:
         raise ValueError("summary has neither the 'mean of 45 OARs' row nor a GTV row: "
-                         "pass the output of segrap_nb.evaluate.summary_table")
+                         "pass the output of segrap_nb.eval.evaluate.summary_table")
     return ours
 
 
@@ -179,9 +179,9 @@ def published_comparison(
 ) -> Comparison:
     """Mean DSC (%) of the published nnU-Net baseline and best team beside ours, and a bar chart.
 
-    ``summary`` is :func:`segrap_nb.evaluate.summary_table`'s output (Task 1: its "mean of 45
+    ``summary`` is :func:`segrap_nb.eval.evaluate.summary_table`'s output (Task 1: its "mean of 45
     OARs" row; Task 2: the GTVp and GTVnd rows). The published numbers are the SegRap 2023
-    *test set* results (``segrap_nb.published.PUBLISHED_DSC``); ``evaluated_on`` says what ours
+    *test set* results (``segrap_nb.analysis.published.PUBLISHED_DSC``); ``evaluated_on`` says what ours
     were measured on, and both appear in the table and the figure.
     """
     mine = _ours_dsc_percent(summary)
@@ -248,8 +248,8 @@ def gt_volumes(
     streamed pass; built from the masks when the map is missing). ``case_ids`` defaults to all
     cases of the dataset.
     """
-    from .dataset import SegRapDataset
-    from .stats import bincount_uint8, count_labels
+    from segrap_nb.io.dataset import SegRapDataset
+    from segrap_nb.analysis.stats import bincount_uint8, count_labels
 
     ds = SegRapDataset(gt_root)
     rows = []
@@ -354,12 +354,12 @@ def worst_case_figures(
 ) -> list[Figure]:
     """Prediction vs ground truth on the CT for each row of ``worst`` (case, structure).
 
-    One :func:`segrap_nb.plots.plot_prediction_vs_truth` figure per row (false positives
+    One :func:`segrap_nb.viz.slices.plot_prediction_vs_truth` figure per row (false positives
     magenta, false negatives blue, on the slice with the most errors); ``kwargs`` go to it.
     Each case's CT and maps are read once.
     """
-    from .dataset import SegRapDataset
-    from .plots import plot_prediction_vs_truth
+    from segrap_nb.io.dataset import SegRapDataset
+    from segrap_nb.viz.slices import plot_prediction_vs_truth
 
     pred_ds = SegRapDataset(pred_root, flat_task=task)
     gt_ds = SegRapDataset(gt_root)

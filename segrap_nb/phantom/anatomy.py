@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import labels as L
+from segrap_nb import labels as L
 
 # --------------------------------------------------------------------------------------------
 # Tissue classes: id -> (name, HU on the plain CT, contrast group). The contrast CT adds the

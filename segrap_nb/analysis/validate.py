@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import labels as L
-from .dataset import IMAGE_KEYS, Case, SegRapDataset
-from .errors import DataError
-from .nifti import Volume, read_nifti
+from segrap_nb import labels as L
+from segrap_nb.io.dataset import IMAGE_KEYS, Case, SegRapDataset
+from segrap_nb.errors import DataError
+from segrap_nb.io.nifti import Volume, read_nifti
 
 #: The affine may differ by float32 rounding between files written by different tools.
 AFFINE_TOL_MM = 1e-3

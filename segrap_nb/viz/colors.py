@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from . import labels as L
+from segrap_nb import labels as L
 
 #: Base colour (hex) of each kind of organ; ``_L``/``_R`` pairs derive theirs from it.
 _BASE_HEX: dict[str, str] = {

@@ -49,7 +49,7 @@ from typing import Mapping, Union
 import numpy as np
 from scipy import ndimage
 
-from . import labels as _labels
+from segrap_nb import labels as _labels
 
 __all__ = [
     "StructureScore",

@@ -1,6 +1,6 @@
 """Static figures for print and exported HTML: an organ montage, and prediction vs ground truth.
 
-Both work on the LPS-reoriented volume (see :mod:`segrap_nb.render`) and show the planes in
+Both work on the LPS-reoriented volume (see :mod:`segrap_nb.viz.render`) and show the planes in
 the radiological convention at their true proportions (extent in mm).
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from . import labels as L
-from .colors import ORGAN_GROUPS, color_of, resolve_organs
-from .nifti import Volume
-from .render import (
+from segrap_nb import labels as L
+from segrap_nb.viz.colors import ORGAN_GROUPS, color_of, resolve_organs
+from segrap_nb.io.nifti import Volume
+from segrap_nb.viz.render import (
     PLANE_AXIS,
     WINDOW_PRESETS,
     apply_window,

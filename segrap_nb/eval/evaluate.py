@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import labels as L
-from .atomic import atomic_open
-from .dataset import Case, SegRapDataset
-from .errors import DataError
-from .metrics import evaluate_case
+from segrap_nb import labels as L
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.dataset import Case, SegRapDataset
+from segrap_nb.errors import DataError
+from segrap_nb.eval.metrics import evaluate_case
 
 #: Affine entries (mm) may differ by float32 rounding between writers.
 GRID_TOL_MM = 1e-3

@@ -36,12 +36,12 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage
 
-from . import __version__
-from . import labels as L
-from .anatomy import TISSUES, Anatomy, Grid, build_anatomy, rasterize
-from .dataset import IMAGES_DIR, ONEHOT_DIR
-from .errors import DataError
-from .nifti import encode_nifti, write_nifti
+from segrap_nb import __version__
+from segrap_nb import labels as L
+from segrap_nb.phantom.anatomy import TISSUES, Anatomy, Grid, build_anatomy, rasterize
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+from segrap_nb.errors import DataError
+from segrap_nb.io.nifti import encode_nifti, write_nifti
 
 SIZES = ("quick", "full")
 #: Voxel grid of ``--size quick``: shape (i, j, k) and spacing (mm).

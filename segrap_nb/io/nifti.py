@@ -32,9 +32,9 @@ except ImportError:  # pragma: no cover - exercised only without python-isal
 
     GZIP_BACKEND = "zlib"
 
-from .atomic import atomic_open
-from .errors import DataError
-from .fileref import FileRef
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.errors import DataError
+from segrap_nb.io.fileref import FileRef
 
 _HEADER_BYTES = 540 + 4  # a NIfTI-2 header plus the extension flag; NIfTI-1 needs 348 + 4
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import DataError
+from segrap_nb.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@
 Python API: :func:`compute_stats` returns a :class:`StatsResult` of DataFrames, written by
 :meth:`StatsResult.write` as ``resolution.csv``, ``labels.csv`` (Task001), ``gtv.csv``
 (Task002), ``volumes.csv`` (per case and label), ``headers.csv`` (per-case geometry) and
-``comparison.csv`` (each number beside the published one, :mod:`segrap_nb.published`).
+``comparison.csv`` (each number beside the published one, :mod:`segrap_nb.analysis.published`).
 
 How each number is obtained:
 
-* Geometry from the CT header only (:func:`segrap_nb.nifti.read_header`, no voxel decoding).
+* Geometry from the CT header only (:func:`segrap_nb.io.nifti.read_header`, no voxel decoding).
   Axes are the NIfTI voxel axes (i, j, k), which the card writes (x, y, z); k is the slice
   axis. The official nnU-Net record (``data/segrap2023_train_geometry.csv``) lists the same
   numbers in (z, y, x) order; its per-axis min/median/max reproduce the card exactly.
@@ -21,7 +21,7 @@ How each number is obtained:
   "Volume (cm³)" column is the minimum over those cases (see notebook 03 for the reasoning).
 
 Cases are processed in parallel (one case per worker process), and each case's results are
-cached on disk keyed on the identity of the files read (:mod:`segrap_nb.stats_cache`), so a
+cached on disk keyed on the identity of the files read (:mod:`segrap_nb.analysis.stats_cache`), so a
 rerun over unchanged files decodes nothing. A corrupt or inconsistent case (unreadable file,
 label map on another grid than the CT, label values out of range, masks that no one-hot map
 can represent) is reported, one line per problem naming the file, and skipped.
@@ -50,16 +50,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import labels as L
-from . import published
-from .atomic import atomic_open
-from .dataset import Case, SegRapDataset
-from .errors import DataError
-from .fileref import FileRef
-from .nifti import NiftiInfo, read_header, read_nifti
-from .stats_cache import StatsCache, default_cache_dir, digest, file_keys
+from segrap_nb import labels as L
+from segrap_nb.analysis import published
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.dataset import Case, SegRapDataset
+from segrap_nb.errors import DataError
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.nifti import NiftiInfo, read_header, read_nifti
+from segrap_nb.analysis.stats_cache import StatsCache, default_cache_dir, digest, file_keys
 
-try:  # ISA-L inflates about 2x faster than zlib (as in segrap_nb.nifti)
+try:  # ISA-L inflates about 2x faster than zlib (as in segrap_nb.io.nifti)
     from isal import igzip as _GZIP
 except ImportError:  # pragma: no cover - exercised only without python-isal
     import gzip as _GZIP
@@ -68,7 +68,7 @@ except ImportError:  # pragma: no cover - exercised only without python-isal
 HEADER_COLUMNS = [
     "case", "source", "size_x", "size_y", "size_z", "spacing_x_mm", "spacing_y_mm", "spacing_z_mm"
 ]
-#: Columns of the resolution table, as in :func:`segrap_nb.published.card_resolution`.
+#: Columns of the resolution table, as in :func:`segrap_nb.analysis.published.card_resolution`.
 RESOLUTION_COLUMNS = [
     "spacing_x_mm", "spacing_y_mm", "spacing_z_mm", "size_x", "size_y", "size_z"
 ]
@@ -76,7 +76,7 @@ RESOLUTION_COLUMNS = [
 VOLUME_COLUMNS = ["case", "task", "label", "name", "voxels", "cm3"]
 #: Columns of the Task001 and Task002 label tables.
 LABEL_COLUMNS = ["label", "name", "cases", "coverage", "min_cm3", "mean_cm3", "max_cm3"]
-#: Our label-table column -> the card's column (segrap_nb.published).
+#: Our label-table column -> the card's column (segrap_nb.analysis.published).
 CARD_COLUMNS = {
     "cases": "cases", "coverage": "coverage_pct", "min_cm3": "volume_cm3",
     "mean_cm3": "mean_cm3", "max_cm3": "max_cm3",
@@ -657,7 +657,7 @@ def compute_stats(
     each (1 = in this process); results are cached under ``cache_dir`` (default
     ``config.cache_dir()/stats``) unless ``use_cache`` is False.
     """
-    from .config import data_root
+    from segrap_nb.sources import data_root
 
     root = data_root(root)
     dataset = SegRapDataset(root)

@@ -27,12 +27,12 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import labels as L
-from .atomic import atomic_open
-from .colors import ORGAN_GROUPS, label_lut, legend_html, resolve_organs
-from .errors import DataError
-from .nifti import Volume
-from .render import (
+from segrap_nb import labels as L
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.viz.colors import ORGAN_GROUPS, label_lut, legend_html, resolve_organs
+from segrap_nb.errors import DataError
+from segrap_nb.io.nifti import Volume
+from segrap_nb.viz.render import (
     PLANE_AXES,
     PLANE_AXIS,
     PLANE_DIRECTIONS,
@@ -473,7 +473,7 @@ class SliceViewer:
 def view_case(case: Any = 0, root: str | None = None, task: int = 1, **kwargs: Any) -> SliceViewer:
     """Open a case (index, id or ``Case``) of the dataset at ``root`` (default data) in a viewer."""
     if isinstance(case, (int, str)):
-        from .dataset import open_dataset
+        from segrap_nb.sources import open_dataset
 
         case = open_dataset(root)[case]
     return SliceViewer.from_case(case, task=task, **kwargs)

@@ -71,7 +71,7 @@ if "google.colab" in sys.modules:
     import torch
     if torch.cuda.is_available():
         os.environ.setdefault("SEGRAP_TRAIN_CONFIG", "gpu")  # notebook 04 then trains the GPU setting
-    from segrap_nb.config import data_root
+    from segrap_nb import data_root
     print("data:", data_root())'''
 
 

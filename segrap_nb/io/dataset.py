@@ -22,10 +22,10 @@ from typing import Iterator
 
 import numpy as np
 
-from . import labels as L
-from .errors import DataError
-from .fileref import FileRef
-from .nifti import NiftiInfo, Volume, read_header, read_nifti
+from segrap_nb import labels as L
+from segrap_nb.errors import DataError
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.nifti import NiftiInfo, Volume, read_header, read_nifti
 
 IMAGES_DIR = "SegRap2023_Training_Set_120cases"
 ONEHOT_DIR = "SegRap2023_Training_Set_120cases_OneHot_Labels"
@@ -198,10 +198,3 @@ class SegRapDataset:
 
     def __repr__(self) -> str:
         return f"SegRapDataset({str(self.root)!r}, {len(self)} cases)"
-
-
-def open_dataset(root: str | os.PathLike | None = None) -> SegRapDataset:
-    """Open the dataset at ``root``, else ``$SEGRAP_DATA``, else the default phantom."""
-    from .config import data_root
-
-    return SegRapDataset(data_root(root))

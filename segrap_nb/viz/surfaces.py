@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from . import labels as L
-from .colors import color_of, resolve_organs
-from .nifti import Volume
-from .render import mask_bbox
+from segrap_nb import labels as L
+from segrap_nb.viz.colors import color_of, resolve_organs
+from segrap_nb.io.nifti import Volume
+from segrap_nb.viz.render import mask_bbox
 
 
 def _spacing_of(affine: np.ndarray) -> np.ndarray:

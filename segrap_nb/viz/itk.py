@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .colors import label_owner, resolve_organs
-from .nifti import Volume
+from segrap_nb.viz.colors import label_owner, resolve_organs
+from segrap_nb.io.nifti import Volume
 
 #: Set to 1 to never use itkwidgets (e.g. on a slow network); set to "force" to skip the checks.
 ENV_SWITCH = "SEGRAP_ITKWIDGETS"
@@ -175,7 +175,7 @@ def show_3d(
         if not quiet:
             print(f"itkwidgets 3D view not shown: {reason}. Using the built-in fallback.")
         if fallback and labels is not None:
-            from .surface3d import plot_surfaces
+            from segrap_nb.viz.surfaces import plot_surfaces
 
             return plot_surfaces(labels, organs, task=task, figsize=(5.0, 4.0))
         return None

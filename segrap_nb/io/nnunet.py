@@ -38,12 +38,12 @@ from typing import BinaryIO, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import labels as L
-from .atomic import atomic_open
-from .dataset import Case, SegRapDataset
-from .errors import DataError
-from .fileref import FileRef
-from .nifti import read_header, write_nifti
+from segrap_nb import labels as L
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.dataset import Case, SegRapDataset
+from segrap_nb.errors import DataError
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.nifti import read_header, write_nifti
 
 #: nnU-Net dataset id used when none is given, per task.
 DEFAULT_IDS: dict[int, int] = {1: 651, 2: 652}

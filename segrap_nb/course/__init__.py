@@ -1,0 +1,1 @@
+"""The notebook course: lessons, shared cells and exercise checks."""

@@ -1,0 +1,1 @@
+"""The synthetic SegRap-like phantom: shapes, anatomy (one builder per region), writer."""

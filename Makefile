@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-notebooks notebooks bench lab clean
+.PHONY: install demo lint test test-unit test-notebooks test-fast notebooks bench lab clean itk-viewer
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The itkwidgets viewer as a local copy (npm packages, versions matching the installed itkwidgets),
+# served by JupyterLab itself, so the 3D viewer works offline. Prints one line and carries on
+# (notebooks fall back to matplotlib) when npm or the registry is not there.
+ITK_VIEWER := $(VENV)/share/segrap-nb/itk-viewer/labextensions/imjoy-jupyterlab-extension/static/segrap-offline/manifest.json
+$(ITK_VIEWER): $(STAMP) segrap_nb/viz/itk_assets.py
+	$(BIN)/python -m segrap_nb.viz.itk_assets install
+
+itk-viewer: $(ITK_VIEWER)
+
 demo: $(STAMP)
-	$(BIN)/python -c "from segrap_nb.config import data_root; print('data:', data_root())"
+	$(BIN)/python -c "from segrap_nb import data_root; print('data:', data_root())"
 	mkdir -p build/notebooks
 	for nb in notebooks/[0-9]*.ipynb; do \
 	  echo "== $$nb"; \
@@ -30,20 +39,35 @@ demo: $(STAMP)
 	done
 	@echo "Executed notebooks are in build/notebooks/. Open them with: make lab"
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadscope tests
-	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+# Unit tests and notebooks (nbval) in one pytest session on 2 workers. --dist loadgroup: each
+# notebook, and everything that uses the shared quick run (tests/quick_run.py: the quick model,
+# trained once, which notebooks 04 and 05 reuse), is one work unit; every other test is its own.
+PYTEST   := $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
+NBVAL    := --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg
 
-test-unit: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadscope tests
+# ruff (lint + format check) and mypy on the package: make test fails on either.
+lint: $(STAMP)
+	$(BIN)/ruff check segrap_nb tests benchmarks
+	$(BIN)/ruff format --check segrap_nb tests benchmarks
+	$(BIN)/mypy
+
+test: $(STAMP) $(ITK_VIEWER) lint
+	$(PYTEST) $(NBVAL) tests notebooks
+
+test-unit: $(STAMP) $(ITK_VIEWER)
+	$(PYTEST) tests
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+	$(PYTEST) $(NBVAL) notebooks
+
+# The quick loop: no slow test (the quick run, notebooks 04-05, nnU-Net's own check), no browser.
+test-fast: $(STAMP)
+	$(PYTEST) -m "not slow and not browser" $(NBVAL) tests notebooks
 
 # Re-execute the notebooks in place so their stored outputs match the current code.
 notebooks: $(STAMP)
 	$(BIN)/python -m segrap_nb.course.lessons notebooks/[0-9]*.ipynb
-	$(BIN)/python -c "from segrap_nb.config import data_root; print('data:', data_root())"
+	$(BIN)/python -c "from segrap_nb import data_root; print('data:', data_root())"
 	for nb in notebooks/[0-9]*.ipynb; do \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.store_widget_state=False "$$nb" || exit 1; \
 	done
@@ -51,7 +75,7 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
 
-lab: $(STAMP)
+lab: $(STAMP) $(ITK_VIEWER)
 	$(BIN)/jupyter lab notebooks/00_index.ipynb
 
 clean:

@@ -9,8 +9,17 @@ few voxels and resized by up to +-15 %, Chiasm missed), then scores the 45 OARs 
   ``surface_distance.compute_surface_distances`` + ``compute_dice_coefficient`` +
   ``compute_surface_dice_at_tolerance`` + ``compute_robust_hausdorff(..., 95)``.
 
-Prints seconds, their ratio (measured in this one run) and the largest absolute difference
-between the two sets of numbers. Prints, never asserts.
+Then the same prediction as a masks-only submission (45 full-volume Fortran-ordered masks, as
+read from the organisers' 45 mask files), scored two ways:
+
+* the kit's masks path: each mask cropped to its bounding box (``eval.crops.crop_mask``), then
+  ``evaluate_case`` on the crops, each structure on its own (overlaps allowed);
+* the one-hot rebuild it replaces: ``labels.masks_to_onehot`` on the 45 masks, then
+  ``evaluate_case`` on the rebuilt map.
+
+Prints seconds, their ratios (measured in this one run) and the largest absolute differences
+between the sets of numbers. Prints, never asserts. The full-size run holds the 45 masks in
+memory at once (about 6 GB) for the one-hot rebuild.
 
     python benchmarks/bench_metrics.py [--quick] [--seed 0]
 
@@ -26,6 +35,7 @@ import time
 import numpy as np
 
 from segrap_nb import labels as L
+from segrap_nb.eval.crops import crop_mask
 from segrap_nb.eval.metrics import evaluate_case
 
 #: Rough semi-axes in mm of each one-hot label's ellipsoid (x, y, z), by name fragment.
@@ -151,6 +161,36 @@ def reference(pred_map, gt_map, spacing) -> tuple[dict[str, tuple[float, float, 
     return out, t_masks
 
 
+def masks_only(pred_map, gt_map, spacing, on_maps, repeat: int) -> float:
+    """Time a masks-only prediction: crops per structure vs rebuilding the one-hot map; seconds of the former."""
+    t0 = time.perf_counter()
+    masks = {n: np.asfortranarray(L.structure_mask(pred_map, n, 1)) for n in L.OAR_NAMES}
+    print(f"45 prediction masks (bool, Fortran order) built in {time.perf_counter() - t0:.2f} s")
+    crop_times, new_times = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        crops = {n: crop_mask(m) for n, m in masks.items()}
+        t1 = time.perf_counter()
+        by_masks = evaluate_case(crops, gt_map, spacing, task=1)
+        new_times.append(time.perf_counter() - t0)
+        crop_times.append(t1 - t0)
+    t0 = time.perf_counter()
+    rebuilt = L.masks_to_onehot(masks, 1)
+    t_rebuild = time.perf_counter() - t0
+    by_rebuilt = evaluate_case(rebuilt, gt_map, spacing, task=1)
+    t_old = time.perf_counter() - t0
+    t_new = min(new_times)
+    worst = max(diff(getattr(by_masks[n], k), getattr(other[n], k))
+                for other in (by_rebuilt, on_maps) for n in L.OAR_NAMES for k in ("dsc", "nsd", "hd95"))
+    print(f"kit, masks cropped per structure (best of {repeat}): {t_new:8.2f} s"
+          f"  ({min(crop_times):.2f} s of it cropping the 45 masks)")
+    print(f"one-hot map rebuilt from the masks, then scored : {t_old:8.2f} s"
+          f"  ({t_rebuild:.2f} s of it rebuilding)")
+    print(f"ratio rebuild / masks path                      : {t_old / t_new:8.1f} x")
+    print(f"largest difference masks path vs rebuilt map and vs maps: {worst:.3g}")
+    return t_new
+
+
 def diff(a: float, b: float) -> float:
     """|a - b|, with inf - inf counted as 0."""
     if math.isinf(a) or math.isinf(b):
@@ -212,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     mean = {k: np.mean([getattr(s, k) for s in ours.values()]) for k in ("dsc", "nsd")}
     print(f"kit means over the 45 OARs: DSC {mean['dsc']:.4f}, NSD {mean['nsd']:.4f}")
+    t_masks_path = masks_only(pred, gt, spacing, ours, args.repeat)
+    print(f"ratio reference / masks path                    : {t_ref / t_masks_path:8.1f} x")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Prints seconds (best of N) and ratios measured in this one run:
 
 * the floor: inflate the one-hot map's gzip stream (ISA-L, into fresh memory, as any reader
   does) + one ``torch.bincount``;
-* the kit: :func:`segrap_nb.analysis.stats.count_labels` on the Task001 map, and the whole per-case
+* the kit: :func:`segrap_nb.io.counts.count_labels` on the Task001 map, and the whole per-case
   work of :func:`segrap_nb.analysis.stats.compute_stats` (CT header, Task001 and Task002 maps, tables;
   no cache), to be compared with the floor of both maps: the ratio must stay <= 1.5;
 * a per-label ``(arr == k).sum()`` loop and ``np.unique(return_counts=True)`` on the loaded map;
@@ -31,9 +31,10 @@ from isal import igzip
 
 from segrap_nb import labels as L
 from segrap_nb.analysis import published
+from segrap_nb.analysis.stats import compute_stats
+from segrap_nb.io.counts import count_labels
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_header, read_nifti, write_nifti
-from segrap_nb.analysis.stats import compute_stats, count_labels
 
 SHAPE = (1024, 1024, 126)
 SPACING = (0.54, 0.54, 3.0)

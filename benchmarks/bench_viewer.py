@@ -21,18 +21,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
-from segrap_nb.viz.colors import label_lut  # noqa: E402
-from segrap_nb.viz.render import (  # noqa: E402
+from segrap_nb.viz.colors import label_lut
+from segrap_nb.viz.render import (
     PLANE_AXIS,
     PLANES,
     extract_plane,
     plane_extent,
     reorient_lps,
 )
-from segrap_nb.viz.viewer import SliceViewer  # noqa: E402
+from segrap_nb.viz.viewer import SliceViewer
 
 
 def timed(fn, repeat: int) -> list[float]:

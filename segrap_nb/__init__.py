@@ -37,7 +37,7 @@ _API: dict[str, str] = {
     "export_nnunet": "segrap_nb.io.nnunet",
     "make_phantom": "segrap_nb.phantom.writer",
     # analysis and scoring
-    "validate": "segrap_nb.analysis.validate",
+    "validate_dataset": "segrap_nb.analysis.validate",
     "compute_stats": "segrap_nb.analysis.stats",
     "evaluate": "segrap_nb.eval.evaluate",
     "summary_table": "segrap_nb.eval.evaluate",

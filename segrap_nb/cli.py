@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from segrap_nb.errors import DataError
 
@@ -25,8 +26,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (``error: ...``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <prog>: <message> (see --help)`` and exit 2."""
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _top_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="segrap-nb",
         description="segrap-nb: a teaching kit for the SegRap 2023 challenge.",
         epilog="Run 'segrap-nb COMMAND --help' for a command's options.",
@@ -48,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"segrap-nb {name}", description=COMMANDS[name][1])
+    parser = OneLineParser(prog=f"segrap-nb {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:

@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal, TypedDict
 
 #: Environment variable naming the SegRap data folder (or zip) to use instead of the phantom.
 DATA_ENV = "SEGRAP_DATA"
 #: Cases, size and seed of the default phantom every notebook runs on.
-DEFAULT_PHANTOM = {"cases": 8, "size": "quick", "seed": 0}
+class PhantomSpec(TypedDict):
+    """Arguments of :func:`segrap_nb.phantom.writer.make_phantom` for a default phantom."""
+
+    cases: int
+    size: Literal["quick", "full"]
+    seed: int
+
+
+DEFAULT_PHANTOM: PhantomSpec = {"cases": 8, "size": "quick", "seed": 0}
 
 
 def cache_dir() -> Path:

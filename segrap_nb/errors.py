@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 class DataError(ValueError):
     """Bad input data; ``str(err)`` is ``"<file>: <what is wrong>"``."""
 

@@ -11,11 +11,12 @@ One source of truth: ``data/segrap2023_labels.json`` (read from the organisers' 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from importlib import resources
-from typing import Iterator, Mapping
 
 import numpy as np
-from scipy import ndimage
+
+from segrap_nb.grid import bbox
 
 _RAW = json.loads(resources.files("segrap_nb").joinpath("data/segrap2023_labels.json").read_text())
 
@@ -131,12 +132,6 @@ def _signatures() -> dict[int, frozenset[str]]:
 LABEL_MEMBERSHIP: dict[int, frozenset[str]] = _signatures()
 
 
-def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box (voxel index slices) of a bool mask, or None when it is empty."""
-    found = ndimage.find_objects(mask.view(np.uint8))
-    return found[0] if found else None
-
-
 class ConversionError(ValueError):
     """Masks that no valid one-hot map can represent."""
 
@@ -167,14 +162,14 @@ def masks_to_onehot(masks: Mapping[str, np.ndarray], task: int = 1) -> np.ndarra
         return out
     # Paint labels in order of growing membership: a voxel covered by exactly the OARs of label L
     # is painted last by L, since any other label painted there has a strictly smaller set.
-    boxes = {n: _bbox(binary[n]) for n in names}
+    boxes = {n: bbox(binary[n]) for n in names}
     for lab in sorted(ONEHOT_LABELS, key=lambda k: (len(LABEL_MEMBERSHIP[k]), k)):
         members = sorted(LABEL_MEMBERSHIP[lab])
         if any(boxes[m] is None for m in members):
             continue
+        known = [b for b in (boxes[m] for m in members) if b is not None]
         box = tuple(
-            slice(max(boxes[m][ax].start for m in members), min(boxes[m][ax].stop for m in members))
-            for ax in range(len(shape))
+            slice(max(b[ax].start for b in known), min(b[ax].stop for b in known)) for ax in range(len(shape))
         )
         if any(s.start >= s.stop for s in box):
             continue

@@ -26,11 +26,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# One work unit under pytest-xdist (--dist loadgroup): two headless Chromiums at once would
+# share 2 cores with software WebGL.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,8 +65,13 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout_s: flo
     raise TimeoutError(f"JupyterLab not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
-def _wait_for_kernel(base: str, token: str, timeout_s: float) -> None:
-    """Wait until the notebook's kernel is started, idle and connected to the page."""
+def _wait_for_kernel(base: str, token: str, timeout_s: float,
+                     pause: Callable[[float], object] = time.sleep) -> None:
+    """Wait until the notebook's kernel is started, idle and connected to the page.
+
+    ``pause(seconds)`` waits between polls; with Playwright request routing pass one that lets
+    Playwright work (``page.wait_for_timeout``): during a plain sleep no routed request proceeds.
+    """
     import json
 
     deadline = time.monotonic() + timeout_s
@@ -73,7 +81,7 @@ def _wait_for_kernel(base: str, token: str, timeout_s: float) -> None:
         kernels = [s["kernel"] for s in sessions if s.get("kernel")]
         if any(k.get("execution_state") == "idle" and k.get("connections", 0) > 0 for k in kernels):
             return
-        time.sleep(0.5)
+        pause(0.5)
     raise TimeoutError(f"no idle, connected kernel after {timeout_s} s")
 
 

@@ -29,8 +29,35 @@ def test_notebook_is_course_material(path):
     assert 2 <= len(checks) <= 4, f"{len(checks)} checked exercises"
     hidden = [c for c in code if c.metadata.get("jupyter", {}).get("source_hidden")]
     assert len(hidden) >= 2, "solutions are in collapsed cells"
+    assert "**open task.**" in "".join(c.source for c in md).lower(), "at least one open task"
+    assert "## key points" in "".join(c.source for c in md).lower(), "key points"
     for cell in code:
         for out in cell.get("outputs", []):
             assert out.get("output_type") != "error", f"stored error output in {path.name}"
     assert path.stat().st_size < 3_000_000
     assert "widgets" not in nb.metadata or len(str(nb.metadata["widgets"])) < 100_000
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_exercises_ship_blank_with_a_hidden_solution_after_them(path):
+    """Answer cells hold ``answer = ...``; the next code cell, collapsed, computes ``expected`` on its
+    own (it uses ``answer`` only to check it) and its stored output says "not answered yet"."""
+    import ast
+
+    from tests.test_exercises import exercise_pairs
+
+    nb = nbformat.read(path, as_version=4)
+    pairs = exercise_pairs(nb)
+    checks = [c for c in nb.cells if c.cell_type == "code" and "check(" in c.source and "import" not in c.source]
+    assert len(pairs) == len(checks) >= 2
+    for a, s in pairs:
+        answer, solution = nb.cells[a], nb.cells[s]
+        assert answer.source.startswith("answer = ...") and len(answer.source.splitlines()) == 1
+        assert solution.metadata.get("jupyter", {}).get("source_hidden"), f"cell {s}: collapsed"
+        calls = [n for n in ast.walk(ast.parse(solution.source)) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", "") == "check"]
+        assert len(calls) == 1 and ast.unparse(calls[0].args[0]) == "answer"
+        uses = [n for n in ast.walk(ast.parse(solution.source)) if isinstance(n, ast.Name) and n.id == "answer"]
+        assert len(uses) == 1, f"cell {s}: the solution must not compute from the student's answer"
+        stored = "".join(o.get("text", "") for o in solution.get("outputs", []))
+        assert "not answered yet" in stored, f"cell {s}: stored output {stored!r}"

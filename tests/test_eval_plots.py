@@ -1,4 +1,4 @@
-"""Evaluation figures and tables: orderings, published table, volumes, worst cases, toy example."""
+"""Evaluation tables and figures: orderings, published table, volumes, worst cases, toy example."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segrap_nb.viz import eval_figures as E
 from segrap_nb import labels as L
-from segrap_nb.io.dataset import SegRapDataset
+from segrap_nb.eval import tables as T
 from segrap_nb.eval.evaluate import evaluate, summary_table
+from segrap_nb.io.dataset import SegRapDataset
+from segrap_nb.viz import eval_figures as E
 
-from .conftest import TINY_AFFINE, tiny_onehot
+from .factories import TINY_AFFINE, tiny_onehot
 
 
 def _per_case(values: dict[str, list[float]], metric: str = "dsc") -> pd.DataFrame:
@@ -33,19 +34,19 @@ def test_difficulty_order_puts_lowest_mean_dsc_first() -> None:
     per_case = _per_case({"Brain": [0.9, 0.95], "Chiasm": [0.2, 0.4], "Eye_L": [0.7, 0.8],
                           "Lens_L": [0.3, 0.1]})
     # means: Brain 0.925, Chiasm 0.30, Eye_L 0.75, Lens_L 0.20
-    assert E.difficulty_order(per_case, "dsc") == ["Lens_L", "Chiasm", "Eye_L", "Brain"]
+    assert T.difficulty_order(per_case, "dsc") == ["Lens_L", "Chiasm", "Eye_L", "Brain"]
 
 
 def test_difficulty_order_hd95_highest_first_and_ignores_inf() -> None:
     per_case = _per_case({"Brain": [1.0, 3.0], "Chiasm": [5.0, math.inf], "Eye_L": [4.0, 4.0]},
                          metric="hd95")
     # finite means: Brain 2, Chiasm 5 (inf left out), Eye_L 4
-    assert E.difficulty_order(per_case, "hd95") == ["Chiasm", "Eye_L", "Brain"]
+    assert T.difficulty_order(per_case, "hd95") == ["Chiasm", "Eye_L", "Brain"]
 
 
 def test_difficulty_order_ties_keep_official_order() -> None:
     per_case = _per_case({"Trachea": [0.5], "Brain": [0.5], "Chiasm": [0.5]})
-    assert E.difficulty_order(per_case) == ["Brain", "Chiasm", "Trachea"]  # official order
+    assert T.difficulty_order(per_case) == ["Brain", "Chiasm", "Trachea"]  # official order
 
 
 def test_boxplot_rows_follow_the_difficulty_order() -> None:
@@ -93,7 +94,7 @@ def test_published_comparison_rejects_a_per_case_table() -> None:
 def test_structure_volumes_sum_the_union_labels() -> None:
     counts = np.zeros(55, np.int64)
     counts[10], counts[12], counts[48], counts[51] = 1000, 40, 7, 3
-    vol = E.structure_volumes(counts, voxel_volume_mm3=0.5 * 0.5 * 3.0)
+    vol = T.structure_volumes(counts, voxel_volume_mm3=0.5 * 0.5 * 3.0)
     assert vol["Eye_L"] == pytest.approx(1040 * 0.75 / 1000)  # Eye_L = labels {10, 12}
     assert vol["Lens_L"] == pytest.approx(40 * 0.75 / 1000)
     assert vol["Larynx"] == pytest.approx(10 * 0.75 / 1000)  # {48, 49, 50, 51}
@@ -102,7 +103,7 @@ def test_structure_volumes_sum_the_union_labels() -> None:
 
 
 def test_gt_volumes_match_voxel_counts_of_the_masks(tiny_release: Path) -> None:
-    table = E.gt_volumes(tiny_release, ["segrap_0001"], task=1)
+    table = T.gt_volumes(tiny_release, ["segrap_0001"], task=1)
     assert len(table) == 45
     case = SegRapDataset(tiny_release)["segrap_0001"]
     voxel_mm3 = float(abs(np.linalg.det(TINY_AFFINE[:3, :3])))  # 0.75 mm³
@@ -113,8 +114,9 @@ def test_gt_volumes_match_voxel_counts_of_the_masks(tiny_release: Path) -> None:
         assert row["cm3"] == pytest.approx(n * voxel_mm3 / 1000)
     # Every one-hot label is a 2x2x2 block: Brain (labels 1-9) has 72 voxels = 0.054 cm³.
     assert table.set_index("structure").loc["Brain", "cm3"] == pytest.approx(0.054)
-    t2 = E.gt_volumes(tiny_release, ["segrap_0000"], task=2).set_index("structure")
-    assert t2.loc["GTVp", "voxels"] == 4 * 3 * 2 and t2.loc["GTVnd", "voxels"] == 2 * 3 * 2
+    t2 = T.gt_volumes(tiny_release, ["segrap_0000"], task=2).set_index("structure")
+    assert t2.loc["GTVp", "voxels"] == 4 * 3 * 2
+    assert t2.loc["GTVnd", "voxels"] == 2 * 3 * 2
 
 
 def test_volume_vs_dsc_leaves_out_absent_structures() -> None:
@@ -124,7 +126,8 @@ def test_volume_vs_dsc_leaves_out_absent_structures() -> None:
     fig = E.volume_vs_dsc(per_case, volumes, annotate=2)
     ax = fig.axes[0]
     assert len(ax.collections[0].get_offsets()) == 5  # one point per present structure
-    assert "1 absent" in ax.get_title() and ax.get_xscale() == "log"
+    assert "1 absent" in ax.get_title()
+    assert ax.get_xscale() == "log"
     # named: the smallest (Lens_L, 0.11 cm³ on average) and the largest (Brain) structure
     assert {t.get_text() for t in ax.texts} == {"Lens_L", "Brain"}
     assert len(E.volume_vs_dsc(per_case, volumes, annotate=5).axes[0].texts) == 3
@@ -138,13 +141,13 @@ def test_worst_cases_lowest_dsc_first_ties_by_nsd() -> None:
         "nsd": [0.9, 0.3, 0.6, 0.2, 0.0],
         "hd95": [1.0, 5.0, 2.0, 6.0, math.inf],
     })
-    worst = E.worst_cases(per_case, n=3)
+    worst = T.worst_cases(per_case, n=3)
     assert list(zip(worst["case"], worst["structure"])) == [
         ("c", "Lens_L"), ("b", "Chiasm"), ("a", "Chiasm")]
-    worst_hd = E.worst_cases(per_case, n=2, metric="hd95")
+    worst_hd = T.worst_cases(per_case, n=2, metric="hd95")
     assert worst_hd["hd95"].tolist() == [math.inf, 6.0]
     # Leaving out the pair with an empty mask (c, Lens_L: HD95 inf).
-    present = E.worst_cases(per_case, n=2, both_present=True)
+    present = T.worst_cases(per_case, n=2, both_present=True)
     assert list(zip(present["case"], present["structure"])) == [("b", "Chiasm"), ("a", "Chiasm")]
 
 
@@ -158,7 +161,7 @@ def test_worst_case_figures_draw_each_row(tiny_release: Path, tmp_path: Path) ->
             t1[np.isin(t1, L.OAR_TO_ONEHOT["Brain"])] = 0
         write_nifti(pred / f"segrap_{n:04d}.nii.gz", t1, TINY_AFFINE)
     per_case = evaluate(pred, tiny_release, 1, progress=False)
-    worst = E.worst_cases(per_case, n=2)
+    worst = T.worst_cases(per_case, n=2)
     assert worst.iloc[0][["case", "structure", "dsc"]].tolist() == ["segrap_0000", "Brain", 0.0]
     figs = E.worst_case_figures(worst, pred, tiny_release)
     assert len(figs) == 2
@@ -166,30 +169,35 @@ def test_worst_case_figures_draw_each_row(tiny_release: Path, tmp_path: Path) ->
 
 
 def test_toy_pair_shift_and_sweep_numbers() -> None:
-    pred, truth = E.toy_pair(3.0, 0)
+    pred, truth = T.toy_pair(3.0, 0)
     assert np.array_equal(pred, truth)
-    pred, truth = E.toy_pair(3.0, 2, axis=1)
-    assert pred.shape == truth.shape and pred.sum() == truth.sum()
+    pred, truth = T.toy_pair(3.0, 2, axis=1)
+    assert pred.shape == truth.shape
+    assert pred.sum() == truth.sum()
     assert np.array_equal(np.roll(truth, 2, axis=1), pred)
-    table = E.shift_sweep([3.0, 15.0], [0, 1, 2], spacing_mm=(1.0, 1.0, 1.0), tolerance_mm=1.0)
+    table = T.shift_sweep([3.0, 15.0], [0, 1, 2], spacing_mm=(1.0, 1.0, 1.0), tolerance_mm=1.0)
     t = table.set_index(["radius_mm", "shift_vox"])
     # A voxel ball of radius 3 mm has 123 voxels (0.123 cm³).
     assert t.loc[(3.0, 0), "volume_cm3"] == pytest.approx(0.123)
     # DSC by hand: a 1-voxel shift keeps the voxels that have a neighbour along the axis.
-    truth = E.toy_pair(3.0, 0)[1]
+    truth = T.toy_pair(3.0, 0)[1]
     kept = np.count_nonzero(truth[1:] & truth[:-1])
     assert t.loc[(3.0, 1), "dsc"] == pytest.approx(kept / truth.sum())
     # A 1-voxel (1 mm) shift: the small ball loses far more DSC than the large one ...
     assert 1 - t.loc[(3.0, 1), "dsc"] > 4 * (1 - t.loc[(15.0, 1), "dsc"])
     # ... while the NSD at 1 mm tolerance forgives it entirely, and HD95 is the shift.
-    assert t.loc[(3.0, 1), "nsd"] == 1.0 and t.loc[(15.0, 1), "nsd"] == 1.0
-    assert t.loc[(3.0, 1), "hd95"] == 1.0 and t.loc[(15.0, 2), "hd95"] == 2.0
+    assert t.loc[(3.0, 1), "nsd"] == 1.0
+    assert t.loc[(15.0, 1), "nsd"] == 1.0
+    assert t.loc[(3.0, 1), "hd95"] == 1.0
+    assert t.loc[(15.0, 2), "hd95"] == 2.0
     assert t.loc[(15.0, 2), "nsd"] < 0.9
     fig = E.plot_shift_sweep(table, tolerance_mm=1.0)
-    assert len(fig.axes) == 3 and len(fig.axes[0].lines) == 2
+    assert len(fig.axes) == 3
+    assert len(fig.axes[0].lines) == 2
 
 
 def test_plot_toy_title_gives_the_scores() -> None:
-    pred, truth = E.toy_pair(3.0, 1)
+    pred, truth = T.toy_pair(3.0, 1)
     fig = E.plot_toy(pred, truth, (1.0, 1.0, 1.0), tolerance_mm=1.0)
-    assert "DSC 0.764" in fig.axes[0].get_title() and "HD95 1.00 mm" in fig.axes[0].get_title()
+    assert "DSC 0.764" in fig.axes[0].get_title()
+    assert "HD95 1.00 mm" in fig.axes[0].get_title()

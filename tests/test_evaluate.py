@@ -8,11 +8,11 @@ import pytest
 
 from segrap_nb import labels as L
 from segrap_nb.cli import main
-from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.eval.evaluate import evaluate
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.nifti import read_nifti, write_nifti
 
-from .conftest import TINY_AFFINE, zip_release
+from .factories import TINY_AFFINE, zip_release
 
 
 def test_perfect_prediction_scores_one_everywhere(tiny_release, tmp_path, capsys):
@@ -20,12 +20,14 @@ def test_perfect_prediction_scores_one_everywhere(tiny_release, tmp_path, capsys
     assert main(["evaluate", "--pred", str(tiny_release), "--gt", str(tiny_release),
                  "--task", "1", "--out", str(out)]) == 0
     official = pd.read_csv(out / "official.csv")
-    assert list(official.columns) == (
-        ["case"] + [f"{n}_DSC" for n in L.OAR_NAMES] + [f"{n}_NSD" for n in L.OAR_NAMES])
-    assert list(official["case"]) == ["segrap_0000", "segrap_0001", "segrap_0002"]
-    assert (official.drop(columns="case") == 1.0).all().all()
+    assert official.columns[0] == "Name"  # order: test_evaluate_dropin
+    assert len(official.columns) == 91
+    assert set(official.columns[1:46]) == {f"{n}_DSC" for n in L.OAR_NAMES}
+    assert sorted(official["Name"]) == ["segrap_0000", "segrap_0001", "segrap_0002"]
+    assert (official.drop(columns="Name") == 1.0).all().all()
     per_case = pd.read_csv(out / "per_case.csv")
-    assert len(per_case) == 3 * 45 and (per_case["hd95"] == 0).all()
+    assert len(per_case) == 3 * 45
+    assert (per_case["hd95"] == 0).all()
     summary = pd.read_csv(out / "summary.csv")
     assert summary["structure"].iloc[-1] == "mean of 45 OARs"
     assert summary["dsc_mean"].iloc[-1] == 1.0
@@ -61,7 +63,8 @@ def test_empty_mask_rules(tiny_copy, tiny_release):
     g = tiny_copy / ONEHOT_DIR / "Task002" / "segrap_0002.nii.gz"
     write_nifti(g, np.zeros_like(t2), TINY_AFFINE)  # predicts nothing at all
     df = evaluate(tiny_copy, tiny_release, task=2, progress=False).set_index(["case", "structure"])
-    assert df.loc[("segrap_0000", "GTVnd"), "dsc"] == 0 and df.loc[("segrap_0000", "GTVnd"), "nsd"] == 0
+    assert df.loc[("segrap_0000", "GTVnd"), "dsc"] == 0
+    assert df.loc[("segrap_0000", "GTVnd"), "nsd"] == 0
     assert np.isinf(df.loc[("segrap_0000", "GTVnd"), "hd95"])
     assert df.loc[("segrap_0002", "GTVp"), "dsc"] == 0
     # Both empty scores 1: a ground truth without GTVnd (an N0 patient) and an empty prediction.
@@ -70,7 +73,8 @@ def test_empty_mask_rules(tiny_copy, tiny_release):
     write_nifti(gt / ONEHOT_DIR / "Task002" / "segrap_0000.nii.gz", t2, TINY_AFFINE)
     shutil.rmtree(gt / IMAGES_DIR)
     df2 = evaluate(tiny_copy, gt, task=2, progress=False).set_index(["case", "structure"])
-    assert df2.loc[("segrap_0000", "GTVnd"), "dsc"] == 1 and df2.loc[("segrap_0000", "GTVnd"), "nsd"] == 1
+    assert df2.loc[("segrap_0000", "GTVnd"), "dsc"] == 1
+    assert df2.loc[("segrap_0000", "GTVnd"), "nsd"] == 1
 
 
 def test_masks_zips_and_flat_folders_agree(tiny_copy, tiny_release, tmp_path):
@@ -87,7 +91,8 @@ def test_masks_zips_and_flat_folders_agree(tiny_copy, tiny_release, tmp_path):
     masks_only = tmp_path / "masks"
     shutil.copytree(tiny_release / IMAGES_DIR, masks_only / IMAGES_DIR)
     c = evaluate(masks_only, tiny_release, task=1, workers=2, progress=False)
-    assert (c.dsc == 1).all() and len(c) == 135
+    assert (c.dsc == 1).all()
+    assert len(c) == 135
 
 
 def test_prediction_on_another_grid_is_an_error(tiny_copy, tiny_release, capsys):
@@ -96,7 +101,9 @@ def test_prediction_on_another_grid_is_an_error(tiny_copy, tiny_release, capsys)
     code = main(["evaluate", "--pred", str(tiny_copy), "--gt", str(tiny_release), "--task", "1",
                  "--out", str(tiny_copy / "out")])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("error: ") == 1 and "Traceback" not in err
+    assert code == 2
+    assert err.count("error: ") == 1
+    assert "Traceback" not in err
     assert "Task001/segrap_0002.nii.gz: prediction is on a different grid" in err
     assert not (tiny_copy / "out" / "official.csv").exists()
 
@@ -105,4 +112,5 @@ def test_prediction_for_unknown_case_is_an_error(tiny_copy, tiny_release, capsys
     shutil.copytree(tiny_copy / IMAGES_DIR / "segrap_0000", tiny_copy / IMAGES_DIR / "segrap_0099")
     code = main(["evaluate", "--pred", str(tiny_copy), "--gt", str(tiny_release), "--task", "1",
                  "--out", str(tiny_copy / "out")])
-    assert code == 2 and "not in the ground truth: segrap_0099" in capsys.readouterr().err
+    assert code == 2
+    assert "not in the ground truth: segrap_0099" in capsys.readouterr().err

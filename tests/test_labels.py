@@ -6,12 +6,15 @@ import pytest
 from segrap_nb import labels as L
 from segrap_nb.analysis import published
 
-from .conftest import tiny_onehot
+from .factories import tiny_onehot
 
 
 def test_table_sizes_and_order():
-    assert len(L.ONEHOT_LABELS) == 54 and sorted(L.ONEHOT_LABELS) == list(range(1, 55))
-    assert len(L.OAR_NAMES) == 45 and L.OAR_NAMES[0] == "Brain" and L.OAR_NAMES[-1] == "Trachea"
+    assert len(L.ONEHOT_LABELS) == 54
+    assert sorted(L.ONEHOT_LABELS) == list(range(1, 55))
+    assert len(L.OAR_NAMES) == 45
+    assert L.OAR_NAMES[0] == "Brain"
+    assert L.OAR_NAMES[-1] == "Trachea"
     assert L.GTV_NAMES == ("GTVp", "GTVnd")
     assert set(L.NSD_TOLERANCE_MM) == set(L.OAR_NAMES) | set(L.GTV_NAMES)
 
@@ -26,13 +29,16 @@ def test_non_obvious_unions_from_the_reference():
 
 
 def test_tolerances():
-    assert L.NSD_TOLERANCE_MM["Larynx"] == 2 and L.NSD_TOLERANCE_MM["OralCavity"] == 3
-    assert L.NSD_TOLERANCE_MM["Chiasm"] == 1 and L.NSD_TOLERANCE_MM["GTVnd"] == 1
+    assert L.NSD_TOLERANCE_MM["Larynx"] == 2
+    assert L.NSD_TOLERANCE_MM["OralCavity"] == 3
+    assert L.NSD_TOLERANCE_MM["Chiasm"] == 1
+    assert L.NSD_TOLERANCE_MM["GTVnd"] == 1
 
 
 def test_every_label_belongs_to_an_oar_and_signatures_are_unique():
     sigs = list(L.LABEL_MEMBERSHIP.values())
-    assert all(sigs) and len(set(sigs)) == 54
+    assert all(sigs)
+    assert len(set(sigs)) == 54
 
 
 @pytest.mark.parametrize(
@@ -78,7 +84,9 @@ def test_overlap_painting_on_nested_structures():
     masks["Eye_L"][1:4, 1:4, 1:4] = True
     masks["Lens_L"][2, 2, 2] = True
     onehot = L.masks_to_onehot(masks, 1)
-    assert onehot[2, 2, 2] == 12 and onehot[1, 1, 1] == 10 and (onehot == 10).sum() == 26
+    assert onehot[2, 2, 2] == 12
+    assert onehot[1, 1, 1] == 10
+    assert (onehot == 10).sum() == 26
 
 
 def test_masks_outside_the_official_table_are_refused():

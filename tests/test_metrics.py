@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from segrap_nb import labels as L
 from segrap_nb.eval import metrics as M
+from segrap_nb.eval.surfels import surfel_area_table
 
 sd = pytest.importorskip("surface_distance")
 
@@ -115,10 +116,13 @@ def test_cubes_shifted_by_one_voxel():
     s = M.surface_metrics(pred, gt, (1.0, 1.0, 1.0), 1.0)
     assert s.dsc == 2 * 48 / (64 + 64) == 0.75
     # Every surfel is on the other surface or one face plane (1 mm) away from it.
-    assert s.nsd == 1.0 and s.hd95 == 1.0
+    assert s.nsd == 1.0
+    assert s.hd95 == 1.0
     # 2 mm voxels along the shift: the end faces are now 2 mm apart.
     s2 = M.surface_metrics(pred, gt, (2.0, 1.0, 1.0), 1.0)
-    assert s2.dsc == 0.75 and s2.hd95 == 2.0 and s2.nsd < 1.0
+    assert s2.dsc == 0.75
+    assert s2.hd95 == 2.0
+    assert s2.nsd < 1.0
     assert M.surface_metrics(pred, gt, (2.0, 1.0, 1.0), 2.0).nsd == 1.0
 
 
@@ -148,7 +152,9 @@ def test_empty_rules():
     assert M.surface_metrics(empty, empty, (1, 1, 1), 1) == M.StructureScore(1.0, 1.0, 0.0)
     for pred, gt in [(empty, one), (one, empty)]:
         s = M.surface_metrics(pred, gt, (1, 1, 1), 1)
-        assert s.dsc == 0.0 and s.nsd == 0.0 and s.hd95 == math.inf
+        assert s.dsc == 0.0
+        assert s.nsd == 0.0
+        assert s.hd95 == math.inf
         # The package itself gives NSD 0 and HD95 inf here.
         assert_matches(s, reference(pred, gt, (1, 1, 1), 1.0))
 
@@ -219,7 +225,7 @@ def test_surfel_area_table_matches():
 
     for spacing in SPACINGS:
         np.testing.assert_array_equal(
-            M._surfel_area_table(tuple(float(s) for s in spacing)),
+            surfel_area_table(tuple(float(s) for s in spacing)),
             lookup_tables.create_table_neighbour_code_to_surface_area(spacing),
         )
 
@@ -273,8 +279,10 @@ def test_evaluate_case_task1():
     scores = M.evaluate_case(pred, gt, SPACING, task=1)
     assert list(scores) == list(L.OAR_NAMES)
     assert scores["Pituitary"] == M.StructureScore(1.0, 1.0, 0.0)
-    assert scores["Chiasm"].dsc == 0.0 and scores["Chiasm"].nsd == 0.0
-    assert scores["Thyroid"].dsc == 0.0 and scores["Thyroid"].nsd == 0.0
+    assert scores["Chiasm"].dsc == 0.0
+    assert scores["Chiasm"].nsd == 0.0
+    assert scores["Thyroid"].dsc == 0.0
+    assert scores["Thyroid"].nsd == 0.0
     assert math.isinf(scores["Thyroid"].hd95)
     for name, got in scores.items():
         p, g = L.structure_mask(pred, name, 1), L.structure_mask(gt, name, 1)
@@ -301,7 +309,8 @@ def test_evaluate_case_task2():
     pred = paint({1: (gtvp[0] + rng.integers(-2, 3, 3), gtvp[1] * 1.1)})  # GTVnd missed
     scores = M.evaluate_case(pred, gt, SPACING, task=2)
     assert list(scores) == ["GTVp", "GTVnd"]
-    assert scores["GTVnd"].dsc == 0.0 and scores["GTVnd"].nsd == 0.0
+    assert scores["GTVnd"].dsc == 0.0
+    assert scores["GTVnd"].nsd == 0.0
     assert_matches(scores["GTVp"], reference(pred == 1, gt == 1, SPACING, 1.0))
     # N0 patient: no nodes in the ground truth, none predicted -> a perfect GTVnd.
     no_nodes = M.evaluate_case(pred, np.where(gt == 2, 0, gt).astype(np.uint8), SPACING, task=2)

@@ -21,9 +21,11 @@ def test_round_trip_matches_nibabel(tmp_path, dtype):
     path = write_nifti(tmp_path / "x.nii.gz", arr, AFFINE)
     vol = read_nifti(path)
     ref = nib.load(path)
-    assert vol.array.dtype == dtype and vol.shape == (17, 13, 5)
+    assert vol.array.dtype == dtype
+    assert vol.shape == (17, 13, 5)
     assert np.array_equal(vol.array, np.asanyarray(ref.dataobj))
-    assert np.allclose(vol.affine, ref.affine) and np.allclose(vol.affine, AFFINE, atol=1e-5)
+    assert np.allclose(vol.affine, ref.affine)
+    assert np.allclose(vol.affine, AFFINE, atol=1e-5)
     assert vol.spacing == pytest.approx((0.54, 0.54, 3.0), abs=1e-6)
     assert vol.voxel_volume_mm3 == pytest.approx(0.54 * 0.54 * 3.0, rel=1e-5)
     assert vol.axis_codes == ("L", "P", "S")
@@ -44,15 +46,17 @@ def test_reads_files_written_by_nibabel_with_scaling(tmp_path):
 def test_header_only(tmp_path):
     path = write_nifti(tmp_path / "h.nii.gz", np.zeros((30, 20, 7), np.int16), AFFINE)
     info = read_header(path)
-    assert info.shape == (30, 20, 7) and info.dtype == np.int16
+    assert info.shape == (30, 20, 7)
+    assert info.dtype == np.int16
     assert info.spacing == pytest.approx((0.54, 0.54, 3.0), abs=1e-6)
 
 
 def test_write_is_atomic_and_leaves_no_partial_file(tmp_path):
     target = tmp_path / "out.nii.gz"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever the encoder raises, no file may remain
         write_nifti(target, np.zeros((4, 4, 4), dtype=object), AFFINE)
-    assert not target.exists() and os.listdir(tmp_path) == []
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []
 
 
 def test_truncated_gzip_is_named(tmp_path):
@@ -61,7 +65,8 @@ def test_truncated_gzip_is_named(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError) as err:
         read_nifti(path)
-    assert str(err.value).startswith(str(path) + ": ") and "truncated" in str(err.value)
+    assert str(err.value).startswith(str(path) + ": ")
+    assert "truncated" in str(err.value)
 
 
 def test_not_a_nifti_file(tmp_path):
@@ -94,3 +99,24 @@ def test_nan_in_a_float_image_is_refused(tmp_path):
     path = write_nifti(tmp_path / "image.nii.gz", arr, AFFINE)
     with pytest.raises(DataError, match=r"image\.nii\.gz: 1 voxels are NaN"):
         read_nifti(path)
+
+
+@pytest.mark.parametrize("klass", [nib.Nifti1Image, nib.Nifti2Image])
+@pytest.mark.parametrize("endianness", ["<", ">"])
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float32])
+def test_both_byte_orders_and_nifti_versions(tmp_path, klass, endianness, dtype):
+    arr = (np.arange(60).reshape(5, 4, 3) * (1 if dtype == np.uint8 else -7)).astype(dtype)
+    header = klass.header_class(endianness=endianness)
+    header.set_data_dtype(dtype)
+    img = klass(arr, AFFINE, header=header)
+    path = tmp_path / f"v{klass.__name__[5]}{'be' if endianness == '>' else 'le'}.nii.gz"
+    nib.save(img, path)
+    with gzip.open(path) as fh:  # the file really is in the byte order asked for
+        assert int.from_bytes(fh.read(4), "big" if endianness == ">" else "little") in (348, 540)
+    vol = read_nifti(path)
+    assert vol.array.dtype == np.dtype(dtype)
+    assert vol.array.dtype.isnative
+    assert np.array_equal(vol.array, arr)
+    assert np.array_equal(vol.array, np.asanyarray(nib.load(path).dataobj))
+    assert np.allclose(vol.affine, AFFINE, atol=1e-5)
+    assert read_header(path).shape == (5, 4, 3)

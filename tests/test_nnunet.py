@@ -13,13 +13,13 @@ import pytest
 
 from segrap_nb import labels as L
 from segrap_nb.cli import main
-from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.errors import DataError
 from segrap_nb.eval.evaluate import evaluate
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_nifti, write_nifti
 from segrap_nb.io.nnunet import dataset_dirname, export_nnunet
 
-from .conftest import TINY_AFFINE, TINY_SHAPE, zip_release
+from .factories import TINY_AFFINE, TINY_SHAPE, zip_release
 
 CASES = ["segrap_0000", "segrap_0001", "segrap_0002"]
 
@@ -49,9 +49,12 @@ def test_export_from_folders_links_files_and_writes_dataset_json(tiny_release, t
                               case.onehot_map(1).array)
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "CT", "1": "CT"}
-    assert meta["numTraining"] == 3 and meta["file_ending"] == ".nii.gz"
-    assert len(meta["labels"]) == 55 and meta["labels"]["background"] == 0
-    assert meta["labels"]["Brain"] == 1 and meta["labels"]["Chiasm"] == 3
+    assert meta["numTraining"] == 3
+    assert meta["file_ending"] == ".nii.gz"
+    assert len(meta["labels"]) == 55
+    assert meta["labels"]["background"] == 0
+    assert meta["labels"]["Brain"] == 1
+    assert meta["labels"]["Chiasm"] == 3
     assert sorted(meta["labels"].values()) == list(range(55))  # nnU-Net wants 0, 1, 2, ...
     assert {v: k for k, v in meta["labels"].items() if v} == L.ONEHOT_LABELS
 
@@ -63,7 +66,8 @@ def test_task2_gets_its_own_default_id_and_two_labels(tiny_release, tmp_path):
     assert meta["labels"] == {"background": 0, "GTVp": 1, "GTVnd": 2}
     case = SegRapDataset(tiny_release)["segrap_0001"]
     lab = read_nifti(folder / "labelsTr" / "segrap_0001.nii.gz")
-    assert lab.array.dtype == np.uint8 and np.array_equal(lab.array, case.onehot_map(2).array)
+    assert lab.array.dtype == np.uint8
+    assert np.array_equal(lab.array, case.onehot_map(2).array)
     assert sorted(np.unique(lab.array)) == [0, 1, 2]
 
 
@@ -75,7 +79,8 @@ def test_export_from_zips_streams_members_unchanged(tiny_release, tmp_path):
     src = tiny_release / IMAGES_DIR / "segrap_0002" / "image_contrast.nii.gz"
     dst = folder / "imagesTr" / "segrap_0002_0001.nii.gz"
     assert dst.read_bytes() == src.read_bytes()  # the .nii.gz bytes, not re-encoded
-    assert not dst.is_symlink() and os.stat(dst).st_nlink == 1
+    assert not dst.is_symlink()
+    assert os.stat(dst).st_nlink == 1
     label = folder / "labelsTr" / "segrap_0002.nii.gz"
     assert label.read_bytes() == (tiny_release / ONEHOT_DIR / "Task001" / "segrap_0002.nii.gz").read_bytes()
     # Exporting again skips the identical files: same inode and modification time.
@@ -105,9 +110,11 @@ def test_missing_onehot_map_is_built_from_the_masks(tiny_copy, tmp_path):
     shutil.rmtree(tiny_copy / ONEHOT_DIR)
     folder = export_nnunet(tiny_copy, tmp_path, task=1, progress=False)
     label = folder / "labelsTr" / "segrap_0001.nii.gz"
-    assert not label.is_symlink() and os.stat(label).st_nlink == 1
+    assert not label.is_symlink()
+    assert os.stat(label).st_nlink == 1
     built = read_nifti(label)
-    assert built.array.dtype == np.uint8 and np.array_equal(built.array, original)
+    assert built.array.dtype == np.uint8
+    assert np.array_equal(built.array, original)
     assert np.allclose(built.affine, TINY_AFFINE)
 
 
@@ -118,7 +125,8 @@ def test_symlink_across_file_systems_then_copy(tiny_release, tmp_path, monkeypat
     monkeypatch.setattr(os, "link", no_hard_link)
     folder = export_nnunet(tiny_release, tmp_path / "a", task=2, progress=False)
     img = folder / "imagesTr" / "segrap_0000_0000.nii.gz"
-    assert img.is_symlink() and img.resolve() == (tiny_release / IMAGES_DIR / "segrap_0000" / "image.nii.gz").resolve()
+    assert img.is_symlink()
+    assert img.resolve() == (tiny_release / IMAGES_DIR / "segrap_0000" / "image.nii.gz").resolve()
 
     def no_symlink(src, dst):
         raise OSError(1, "Operation not permitted")
@@ -126,7 +134,8 @@ def test_symlink_across_file_systems_then_copy(tiny_release, tmp_path, monkeypat
     monkeypatch.setattr(os, "symlink", no_symlink)
     folder = export_nnunet(tiny_release, tmp_path / "b", task=2, progress=False)
     img = folder / "imagesTr" / "segrap_0000_0000.nii.gz"
-    assert not img.is_symlink() and os.stat(img).st_nlink == 1
+    assert not img.is_symlink()
+    assert os.stat(img).st_nlink == 1
     assert img.read_bytes() == (tiny_release / IMAGES_DIR / "segrap_0000" / "image.nii.gz").read_bytes()
 
 
@@ -142,13 +151,16 @@ def test_nnunet_prediction_folder_reads_back_as_flat_task(tiny_release, tmp_path
     assert ds.case_ids == CASES
     gt = SegRapDataset(tiny_release)
     for case in ds:
-        assert sorted(case.onehot) == [1] and not case.has_images
+        assert sorted(case.onehot) == [1]
+        assert not case.has_images
         assert np.array_equal(case.onehot_map(1).array, gt[case.case_id].onehot_map(1).array)
         assert np.array_equal(case.mask("Eye_L").array, gt[case.case_id].mask("Eye_L").array)
     # ... and `segrap-nb evaluate` scores it as it is: a perfect prediction, DSC = NSD = 1.
     scores = evaluate(flat, tiny_release, 1, progress=False)
-    assert sorted(scores["case"].unique()) == CASES and len(scores) == 3 * 45
-    assert np.allclose(scores["dsc"], 1.0) and np.allclose(scores["nsd"], 1.0)
+    assert sorted(scores["case"].unique()) == CASES
+    assert len(scores) == 3 * 45
+    assert np.allclose(scores["dsc"], 1.0)
+    assert np.allclose(scores["nsd"], 1.0)
 
 
 def test_grid_mismatch_names_the_file(tiny_copy, tmp_path):
@@ -170,7 +182,8 @@ def test_cli_with_id_and_name(tiny_release, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert (tmp_path / "Dataset007_HNtumour" / "dataset.json").is_file()
-    assert "3 cases (9 hard-linked)" in out and "nnUNetv2_plan_and_preprocess -d 7" in out
+    assert "3 cases (9 hard-linked)" in out
+    assert "nnUNetv2_plan_and_preprocess -d 7" in out
     assert dataset_dirname(1) == "Dataset651_SegRapTask1"
     with pytest.raises(ValueError):
         dataset_dirname(1, 1000)
@@ -204,7 +217,8 @@ def test_nnunet_accepts_the_export_of_a_phantom(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("verify_dataset_integrity Done") == 2
-    assert "Error" not in proc.stdout and "Warning" not in proc.stdout
+    assert "Error" not in proc.stdout
+    assert "Warning" not in proc.stdout
     fp = json.loads(proc.stdout.split("FINGERPRINT ", 1)[1].splitlines()[0])
     # nnU-Net (SimpleITK) lists axes as (z, y, x): the reverse of our (i, j, k) order.
     for n, case in enumerate(SegRapDataset(data)):

@@ -11,65 +11,39 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import nibabel as nib  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
 
-from segrap_nb import labels as L  # noqa: E402
-from segrap_nb.analysis import published, stats  # noqa: E402
-from segrap_nb.viz import stats_figures as stats_plots  # noqa: E402
-from segrap_nb.cli import main  # noqa: E402
-from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset  # noqa: E402
-from segrap_nb.io.fileref import FileRef  # noqa: E402
-from segrap_nb.io.nifti import write_nifti  # noqa: E402
-from segrap_nb.analysis.stats_cache import file_keys  # noqa: E402
+from segrap_nb import labels as L
+from segrap_nb.analysis import published, stats
+from segrap_nb.analysis.stats_cache import file_keys
+from segrap_nb.cli import main
+from segrap_nb.io import counts as counts_module
+from segrap_nb.io.counts import count_labels
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.nifti import write_nifti
+from segrap_nb.viz import stats_figures as stats_plots
+from tests.factories import (
+    STATS_ABSENT,
+    STATS_CASES,
+    STATS_MM3,
+    STATS_SHAPE,
+    STATS_SPACING,
+    stats_affine,
+    stats_maps,
+    write_stats_release,
+)
 
-SHAPE = (20, 18, 6)
-SPACING = (0.8, 0.75, 3.0)
-# Voxel volume (mm³) from the header, which stores the spacing as float32.
-MM3 = float(np.prod(np.asarray(SPACING, dtype=np.float32).astype(np.float64)))
-CASES = ("segrap_0000", "segrap_0001", "segrap_0002")
-ABSENT = {"segrap_0001": (8, 31), "segrap_0002": (31,)}  # labels missing from some cases
-
-
-def _affine(spacing=SPACING) -> np.ndarray:
-    return np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])
-
-
-def _maps(index: int, case_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """A random Task001 map (labels 1..54, some absent) and a Task002 map, fixed seed."""
-    rng = np.random.default_rng(index)
-    keep = [k for k in range(1, 55) if k not in ABSENT.get(case_id, ())]
-    t1 = np.where(rng.random(SHAPE) < 0.5, 0, rng.choice(keep, size=SHAPE)).astype(np.uint8)
-    t1.flat[: len(keep)] = keep  # every kept label present at least once
-    t2 = np.zeros(SHAPE, np.uint8)
-    t2[2 : 6 + index, 3:9, 1:4] = 1
-    t2[12:15, 10:16, 2:5] = 2
-    return t1, t2
-
-
-def _write_dataset(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Write the synthetic cases in the release layout; returns case -> (Task001, Task002)."""
-    out = {}
-    for i, cid in enumerate(CASES):
-        t1, t2 = _maps(i, cid)
-        out[cid] = (t1, t2)
-        folder = root / IMAGES_DIR / cid
-        plain = np.where(t1 > 0, 10 * t1.astype(np.int16), -1000).astype(np.int16)
-        write_nifti(folder / "image.nii.gz", plain, _affine())
-        write_nifti(folder / "image_contrast.nii.gz", plain + 50, _affine())
-        for task, arr in ((1, t1), (2, t2)):
-            for name, mask in L.onehot_to_masks(arr, task).items():
-                write_nifti(folder / f"{name}.nii.gz", mask.astype(np.uint8), _affine())
-            write_nifti(root / ONEHOT_DIR / f"Task00{task}" / f"{cid}.nii.gz", arr, _affine())
-    return out
+SHAPE, SPACING, MM3, CASES, ABSENT = STATS_SHAPE, STATS_SPACING, STATS_MM3, STATS_CASES, STATS_ABSENT
 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("segrap")
-    return root, _write_dataset(root)
+    return root, write_stats_release(root)
 
 
 @pytest.fixture
@@ -94,7 +68,8 @@ def _volumes_dict(result) -> dict[tuple[str, int, int], int]:
 def test_volumes_are_exact_voxel_counts_times_voxel_volume(synthetic):
     root, maps = synthetic
     result = _run(root)
-    assert result.problems == [] and result.processed == 3
+    assert result.problems == []
+    assert result.processed == 3
     vols = result.volumes.set_index(["case", "task", "label"])
     for cid, (t1, t2) in maps.items():
         for task, arr in ((1, t1), (2, t2)):
@@ -106,13 +81,15 @@ def test_volumes_are_exact_voxel_counts_times_voxel_volume(synthetic):
     # The label table: present-only statistics, by hand for label 8 (absent from segrap_0001).
     present = [np.count_nonzero(maps[c][0] == 8) * MM3 / 1000 for c in ("segrap_0000", "segrap_0002")]
     row = result.labels.set_index("label").loc[8]
-    assert row["name"] == "Hippocampus_L" and row["cases"] == 2
+    assert row["name"] == "Hippocampus_L"
+    assert row["cases"] == 2
     assert row["coverage"] == pytest.approx(200 / 3)
     assert row["min_cm3"] == pytest.approx(min(present))
     assert row["mean_cm3"] == pytest.approx(np.mean(present))
     assert row["max_cm3"] == pytest.approx(max(present))
     assert result.labels.set_index("label").loc[31, "cases"] == 1
-    assert list(result.labels.columns) == stats.LABEL_COLUMNS and len(result.labels) == 54
+    assert list(result.labels.columns) == stats.LABEL_COLUMNS
+    assert len(result.labels) == 54
     assert list(result.gtv["name"]) == ["GTVp", "GTVnd"]
     gtvp = [np.count_nonzero(maps[c][1] == 1) * MM3 / 1000 for c in CASES]
     assert result.gtv.loc[0, "max_cm3"] == pytest.approx(max(gtvp))
@@ -166,14 +143,17 @@ def test_resolution_from_headers_reproduces_the_card(tmp_path):
             (row.spacing_x_mm, row.spacing_y_mm, row.spacing_z_mm),
         )
     result = _run(tmp_path)
-    assert result.problems == [] and result.processed == 120
-    assert len(result.volumes) == 0 and len(result.labels) == 0  # no labels: geometry only
+    assert result.problems == []
+    assert result.processed == 120
+    assert len(result.volumes) == 0  # no labels: geometry only
+    assert len(result.labels) == 0
     card = published.card_resolution()
     ours = result.resolution.loc[card.index, card.columns]
     assert (ours.round(2).values == card.values).all(), ours
     assert ours.loc["max", "spacing_z_mm"] == pytest.approx(3.0231, abs=1e-4)  # unrounded
     res_rows = result.comparison[result.comparison["table"] == "resolution"]
-    assert len(res_rows) == 18 and res_rows["match"].all()
+    assert len(res_rows) == 18
+    assert res_rows["match"].all()
     # The nnU-Net record itself gives the same table (its (z, y, x) order reversed).
     direct = stats.resolution_table(geometry).loc[card.index, card.columns]
     np.testing.assert_allclose(direct.values, ours.values, rtol=1e-6)
@@ -189,18 +169,20 @@ def test_cache_hit_then_invalidation_when_a_file_changes(dataset_copy, tmp_path,
     original = stats._compute_unit
     monkeypatch.setattr(stats, "_compute_unit", lambda spec: calls.append(spec) or original(spec))
     second = _run(root, use_cache=True, cache_dir=cache)
-    assert calls == [] and (second.computed, second.from_cache) == (3 - 3, 3)
+    assert calls == []
+    assert (second.computed, second.from_cache) == (3 - 3, 3)
     pd.testing.assert_frame_equal(first.volumes, second.volumes)
     pd.testing.assert_frame_equal(first.labels, second.labels)
     # Rewrite one Task001 map with one more voxel of label 3: only that unit is recomputed.
     t1 = maps["segrap_0001"][0].copy()
     t1[t1 == 0] = 3
-    write_nifti(root / ONEHOT_DIR / "Task001" / "segrap_0001.nii.gz", t1, _affine())
+    write_nifti(root / ONEHOT_DIR / "Task001" / "segrap_0001.nii.gz", t1, stats_affine())
     third = _run(root, use_cache=True, cache_dir=cache)
     assert [(c["kind"], str(c["ref"]).rsplit("/", 1)[1]) for c in calls] == [
         ("onehot", "segrap_0001.nii.gz")
     ]
-    assert third.computed == 1 and third.from_cache == 2
+    assert third.computed == 1
+    assert third.from_cache == 2
     got = third.volumes.set_index(["case", "task", "label"])["voxels"]
     assert got[("segrap_0001", 1, 3)] == np.count_nonzero(t1 == 3)
     assert got[("segrap_0001", 1, 0)] == 0
@@ -212,19 +194,23 @@ def test_corrupt_case_is_reported_and_skipped(dataset_copy, tmp_path, capsys):
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # truncated download
     cache = tmp_path / "cache"
     result = _run(root, use_cache=True, cache_dir=cache)
-    assert result.skipped == ["segrap_0001"] and result.processed == 2
-    assert len(result.problems) == 1 and str(bad) in result.problems[0]
+    assert result.skipped == ["segrap_0001"]
+    assert result.processed == 2
+    assert len(result.problems) == 1
+    assert str(bad) in result.problems[0]
     assert "truncated" in result.problems[0]
     assert set(result.volumes["case"]) == {"segrap_0000", "segrap_0002"}
     assert result.labels.set_index("label").loc[1, "cases"] == 2
     # The problem is cached too (keyed on the file): the rerun reports it without decoding.
     again = _run(root, use_cache=True, cache_dir=cache)
-    assert again.problems == result.problems and again.computed == 0
+    assert again.problems == result.problems
+    assert again.computed == 0
     # The command line: exit 0, one line naming the file, a summary with the count.
     out = tmp_path / "out"
     assert main(["stats", str(root), "--out", str(out), "--workers", "1", "--no-cache"]) == 0
     captured = capsys.readouterr()
-    assert f"skipped: {bad}" in captured.err and "1 of 3 cases skipped" in captured.err
+    assert f"skipped: {bad}" in captured.err
+    assert "1 of 3 cases skipped" in captured.err
     assert "2 processed" in captured.out
     for name in ("resolution", "labels", "gtv", "volumes", "comparison", "headers"):
         assert (out / f"{name}.csv").exists()
@@ -243,9 +229,9 @@ def test_inconsistent_cases_are_reported(dataset_copy):
     root, maps = dataset_copy
     t1 = maps["segrap_0000"][0].copy()
     t1[0, 0, 0] = 60  # no such Task001 label
-    write_nifti(root / ONEHOT_DIR / "Task001" / "segrap_0000.nii.gz", t1, _affine())
+    write_nifti(root / ONEHOT_DIR / "Task001" / "segrap_0000.nii.gz", t1, stats_affine())
     small = maps["segrap_0002"][1][:, :, :5]
-    write_nifti(root / ONEHOT_DIR / "Task002" / "segrap_0002.nii.gz", small, _affine())
+    write_nifti(root / ONEHOT_DIR / "Task002" / "segrap_0002.nii.gz", small, stats_affine())
     result = _run(root)
     assert result.skipped == ["segrap_0000", "segrap_0002"]
     by_file = {p.split(": ", 1)[0]: p.split(": ", 1)[1] for p in result.problems}
@@ -260,19 +246,20 @@ def test_missing_onehot_maps_fall_back_to_the_masks(synthetic, dataset_copy, mon
     reference = _run(root)
     copy, _ = dataset_copy
     shutil.rmtree(copy / ONEHOT_DIR)
-    monkeypatch.setattr(stats, "COUNT_CHUNK_BYTES", 333)  # each mask streamed in 7 chunks
+    monkeypatch.setattr(counts_module, "COUNT_CHUNK_BYTES", 333)  # each mask streamed in 7 chunks
     fallback = _run(copy)
     assert fallback.problems == []
     pd.testing.assert_frame_equal(reference.volumes, fallback.volumes)
     pd.testing.assert_frame_equal(reference.labels, fallback.labels)
     # Masks that no one-hot map can represent (Lens_L outside Eye_L) are a reported problem.
-    masks = L.onehot_to_masks(_maps(0, "segrap_0000")[0], 1)
+    masks = L.onehot_to_masks(stats_maps(0, "segrap_0000")[0], 1)
     lens = masks["Lens_L"].astype(np.uint8)
     lens.flat[np.flatnonzero(~masks["Eye_L"].ravel())[0]] = 1
-    write_nifti(copy / IMAGES_DIR / "segrap_0000" / "Lens_L.nii.gz", lens, _affine())
+    write_nifti(copy / IMAGES_DIR / "segrap_0000" / "Lens_L.nii.gz", lens, stats_affine())
     broken = _run(copy)
     assert broken.skipped == ["segrap_0000"]
-    assert "Task001 masks" in broken.problems[0] and "segrap_0000" in broken.problems[0]
+    assert "Task001 masks" in broken.problems[0]
+    assert "segrap_0000" in broken.problems[0]
 
 
 def test_parallel_workers_give_the_same_tables(synthetic):
@@ -310,7 +297,8 @@ def test_compare_with_card_uses_the_cards_rounding():
     gtv = gtv.astype({"mean_cm3": float})
     res = published.card_resolution()
     table = stats.compare_with_card(res, labels, gtv[stats.LABEL_COLUMNS])
-    assert len(table) == 18 + 54 * 5 + 2 * 5 and table["match"].all()
+    assert len(table) == 18 + 54 * 5 + 2 * 5
+    assert table["match"].all()
     assert (table["difference"] == 0).all()
     labels.loc[labels["label"] == 3, "mean_cm3"] += 0.006  # Chiasm 1.17 -> 1.176: off
     labels.loc[labels["label"] == 9, "coverage"] = 97.5  # 117/120 shows as 98 %: on
@@ -382,18 +370,18 @@ def test_count_labels_streams_in_chunks_and_names_bad_files(synthetic, tmp_path)
     root, maps = synthetic
     t1 = maps["segrap_0000"][0]
     expected = np.bincount(t1.ravel(), minlength=256)
-    counts, info = stats.count_labels(root / ONEHOT_DIR / "Task001" / "segrap_0000.nii.gz",
+    counts, info = count_labels(root / ONEHOT_DIR / "Task001" / "segrap_0000.nii.gz",
                                       chunk_bytes=100)  # 22 chunks
     np.testing.assert_array_equal(counts, expected)
     assert info.shape == SHAPE
-    write_nifti(tmp_path / "int16.nii.gz", t1.astype(np.int16), _affine())  # read whole instead
-    np.testing.assert_array_equal(stats.count_labels(tmp_path / "int16.nii.gz")[0], expected)
+    write_nifti(tmp_path / "int16.nii.gz", t1.astype(np.int16), stats_affine())  # read whole instead
+    np.testing.assert_array_equal(count_labels(tmp_path / "int16.nii.gz")[0], expected)
     short = tmp_path / "short.nii.gz"  # the header promises one slice more than the data hold
-    header = nifti_bytes_header(np.zeros((20, 18, 7), np.uint8), _affine())
+    header = nifti_bytes_header(np.zeros((20, 18, 7), np.uint8), stats_affine())
     short.write_bytes(gzip.compress(header + np.asfortranarray(t1).tobytes(order="F")))
     with pytest.raises(stats.DataError, match=r"short.nii.gz: data block too short: 2160 of 2520"):
-        stats.count_labels(short)
+        count_labels(short)
     garbage = tmp_path / "garbage.nii.gz"
     garbage.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 10 + b"definitely not deflate" * 50)
     with pytest.raises(stats.DataError, match="garbage.nii.gz: "):
-        stats.count_labels(garbage)
+        count_labels(garbage)

@@ -1,12 +1,15 @@
 """Training pipeline: config, preprocessing cache, patches, loop/resume, DDP, predict, quick DSC.
 
-Fast tests run on tiny synthetic cases (a few seconds each). The test marked ``slow`` trains
-the quick config on a fresh 8-case phantom (2-3 minutes on 2 cores) and checks that the six
-large organs reach a mean DSC of at least 0.7 on the two held-out cases.
+Fast tests run on tiny synthetic cases (a few seconds each). The tests marked ``slow`` use the
+``quick_run`` fixture (tests/conftest.py): the quick config trained on the default 8-case
+phantom (2-3 minutes on 2 cores), once per code version, in the run folder notebooks 04 and 05
+use; they check that the six large organs reach a mean DSC of at least 0.7 on the two held-out
+cases, and that the live plot draws the run's reports.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,8 +21,8 @@ import pytest
 import torch
 
 from segrap_nb import labels as L
-from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.errors import DataError
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_header, read_nifti, write_nifti
 from segrap_nb.training import config as C
 from segrap_nb.training import preprocess as P
@@ -28,61 +31,9 @@ from segrap_nb.training.device import get_device
 from segrap_nb.training.loop import metrics_frames, read_metrics, split_cases, train
 from segrap_nb.training.metrics import dice_per_structure, group_means
 from segrap_nb.training.predict import predict
+from tests.factories import HEAD_AFFINE, HEAD_SHAPE, HEAD_SPACING, head_case, write_head_release
 
-SHAPE = (40, 36, 14)  # (i, j, k)
-SPACING = (1.5, 1.5, 3.0)
-# LPS-style affine like converted DICOM (and the phantom): i -> patient left, j -> posterior.
-AFFINE = np.array([[-1.5, 0, 0, 30.0], [0, -1.5, 0, 27.0], [0, 0, 3.0, -20.0], [0, 0, 0, 1]])
-
-
-def _ball(shape, centre, radius_mm, spacing=SPACING):
-    idx = np.indices(shape, dtype=np.float32)
-    d2 = sum(((idx[a] - centre[a]) * spacing[a]) ** 2 for a in range(3))
-    return d2 <= radius_mm ** 2
-
-
-def synthetic_case(seed: int, shape=SHAPE, spacing=SPACING):
-    """(plain CT int16, contrast CT int16, Task001 map, Task002 map) of a tiny 'head'."""
-    rng = np.random.default_rng(seed)
-    jitter = rng.uniform(-1, 1, 3)
-    c = np.array(shape) / 2 + jitter
-    ct = np.full(shape, -1000.0, np.float32)
-    body = _ball(shape, c, 26, spacing) | _ball(shape, c + [0, 0, -4], 20, spacing)
-    ct[body] = 40
-    t1 = np.zeros(shape, np.uint8)
-    brain = _ball(shape, c + [0, 2, 1], 14, spacing)
-    skull = _ball(shape, c + [0, 2, 1], 17, spacing) & ~brain
-    ct[skull] = 1000
-    t1[brain] = L.ONEHOT_IDS["Brain"]
-    ct[brain] = 30
-    for side, dx in (("L", +9), ("R", -9)):  # i grows towards the patient's left
-        eye = _ball(shape, c + [dx, -10, 1], 4.5, spacing)
-        lens = _ball(shape, c + [dx, -12, 1], 1.6, spacing)
-        t1[eye] = L.ONEHOT_IDS[f"Eye_{side}"]
-        t1[lens] = L.ONEHOT_IDS[f"Lens_{side}"]
-        ct[eye] = 10
-        ct[lens] = 90
-    cord = _ball(shape, c + [0, 6, -4], 3.5, spacing)
-    t1[cord] = L.ONEHOT_IDS["SpinalCord"]
-    t2 = np.zeros(shape, np.uint8)
-    t2[_ball(shape, c + [4, -2, -3], 3, spacing) & (t1 == 0)] = 1
-    t2[_ball(shape, c + [-6, 2, -4], 2.5, spacing) & (t1 == 0)] = 2
-    plain = ct + rng.normal(0, 5, shape)
-    contrast = plain + 30 * (t2 > 0)
-    return plain.astype(np.int16), contrast.astype(np.int16), t1, t2
-
-
-def write_synthetic(root: Path, n: int = 4, affine=AFFINE, shape=SHAPE) -> Path:
-    """n tiny cases (images + both one-hot maps) in the release layout."""
-    spacing = tuple(np.sqrt((affine[:3, :3] ** 2).sum(0)))
-    for i in range(n):
-        cid = f"segrap_{i:04d}"
-        plain, contrast, t1, t2 = synthetic_case(i, shape, spacing)
-        write_nifti(root / IMAGES_DIR / cid / "image.nii.gz", plain, affine)
-        write_nifti(root / IMAGES_DIR / cid / "image_contrast.nii.gz", contrast, affine)
-        write_nifti(root / ONEHOT_DIR / "Task001" / f"{cid}.nii.gz", t1, affine)
-        write_nifti(root / ONEHOT_DIR / "Task002" / f"{cid}.nii.gz", t2, affine)
-    return root
+SHAPE, SPACING, AFFINE = HEAD_SHAPE, HEAD_SPACING, HEAD_AFFINE
 
 
 def tiny_config(**extra) -> C.TrainConfig:
@@ -100,15 +51,17 @@ def tiny_config(**extra) -> C.TrainConfig:
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
-    return write_synthetic(tmp_path_factory.mktemp("synth"))
+    return write_head_release(tmp_path_factory.mktemp("synth"))
 
 
 # -- config --------------------------------------------------------------------------------
 def test_packaged_configs_load_and_validate():
     assert {"quick", "gpu"} <= set(C.config_names())
     quick, gpu = C.load_config("quick"), C.load_config("gpu")
-    assert quick.num_classes == 55 and gpu.preprocess.spacing_mm == [1.0, 1.0, 3.0]
-    assert gpu.model.features == [32, 64, 128, 256, 320] and gpu.data.batch_size == 2
+    assert quick.num_classes == 55
+    assert gpu.preprocess.spacing_mm == [1.0, 1.0, 3.0]
+    assert gpu.model.features == [32, 64, 128, 256, 320]
+    assert gpu.data.batch_size == 2
     assert C.load_config("quick", {"task": 2}).num_classes == 3
     assert C.load_config("quick", {"train.steps": 7}).train.steps == 7
 
@@ -129,7 +82,8 @@ def test_config_errors_name_the_problem(tmp_path):
 def test_split_last_cases_validate():
     ids = [f"segrap_{i:04d}" for i in range(8)]
     train_ids, val_ids = split_cases(ids, C.load_config("quick"))
-    assert val_ids == ["segrap_0006", "segrap_0007"] and train_ids == ids[:6]
+    assert val_ids == ["segrap_0006", "segrap_0007"]
+    assert train_ids == ids[:6]
 
 
 def test_device_helper_prints_and_obeys_env(monkeypatch, capsys):
@@ -143,12 +97,16 @@ def test_preprocess_geometry_and_round_trip(synth):
     case = SegRapDataset(synth)[0]
     settings = C.PreprocessConfig(spacing_mm=[1.5, 1.5, 3.0])  # = the stored spacing
     image, label, meta = P.preprocess_case(case, settings, task=1)
-    assert image.dtype == np.float32 and image.shape[0] == 2 and label.shape == (1, *meta.shape)
+    assert image.dtype == np.float32
+    assert image.shape[0] == 2
+    assert label.shape == (1, *meta.shape)
     # RAS order: the stored i axis pointed to patient left, so it is flipped.
-    assert meta.ras_shape == list(SHAPE) and meta.spacing_mm == [1.5, 1.5, 3.0]
+    assert meta.ras_shape == list(SHAPE)
+    assert meta.spacing_mm == [1.5, 1.5, 3.0]
     gt = case.onehot_map(1).array
     back = P.to_original_grid(label[0], meta)
-    assert back.shape == SHAPE and np.array_equal(back, gt)  # same spacing: exact
+    assert back.shape == SHAPE  # same spacing: exact
+    assert np.array_equal(back, gt)
     # The stored affine maps the cropped grid to the same world mm as the original.
     eye = L.ONEHOT_IDS["Eye_L"]
     world = lambda aff, ijk: (np.asarray(aff) @ np.c_[ijk, np.ones(len(ijk))].T)[:3].T.mean(0)
@@ -161,13 +119,16 @@ def test_preprocess_geometry_and_round_trip(synth):
     body = P.to_ras(case.image().array, AFFINE)[0][crop] > -500
     for c in range(2):
         lo, hi = meta.clip_hu[c]
-        assert lo < 40 < hi and abs(image[c][body].mean()) < 1e-3 and abs(image[c][body].std() - 1) < 1e-3
+        assert lo < 40 < hi
+        assert abs(image[c][body].mean()) < 1e-3
+        assert abs(image[c][body].std() - 1) < 1e-3
 
 
 def test_coarse_resampling_keeps_world_positions(synth):
     case = SegRapDataset(synth)[1]
-    image, label, meta = P.preprocess_case(case, C.PreprocessConfig(spacing_mm=[3.0, 3.0, 3.0]), 1)
-    assert meta.resampled_shape == [20, 18, 14] and np.allclose(meta.spacing_mm, [3.0, 3.0, 3.0])
+    _, label, meta = P.preprocess_case(case, C.PreprocessConfig(spacing_mm=[3.0, 3.0, 3.0]), 1)
+    assert meta.resampled_shape == [20, 18, 14]
+    assert np.allclose(meta.spacing_mm, [3.0, 3.0, 3.0])
     gt = case.onehot_map(1).array
     brain = L.ONEHOT_IDS["Brain"]
     to_world = lambda aff, ijk: (np.asarray(aff) @ np.c_[ijk, np.ones(len(ijk))].T)[:3].T.mean(0)
@@ -176,7 +137,8 @@ def test_coarse_resampling_keeps_world_positions(synth):
     back = P.to_original_grid(label[0], meta)
     assert back.shape == SHAPE
     d = dice_per_structure(gt, back, 1)
-    assert d["Brain"] > 0.9 and d["Eye_L"] > 0.6
+    assert d["Brain"] > 0.9
+    assert d["Eye_L"] > 0.6
     # Left-right: in RAS arrays Eye_R (patient right) has the larger x index.
     xl = np.argwhere(label[0] == L.ONEHOT_IDS["Eye_L"])[:, 0].mean()
     xr = np.argwhere(label[0] == L.ONEHOT_IDS["Eye_R"])[:, 0].mean()
@@ -186,10 +148,11 @@ def test_coarse_resampling_keeps_world_positions(synth):
 def test_slice_axis_stored_first_round_trips(tmp_path):
     # Stored order (slices, then the two in-plane axes): i -> superior, j -> left, k -> posterior.
     affine = np.array([[0, -1.5, 0, 30.0], [0, 0, -1.5, 27.0], [3.0, 0, 0, -20.0], [0, 0, 0, 1]])
-    data = write_synthetic(tmp_path / "perm", n=1, affine=affine, shape=(14, 40, 36))
+    data = write_head_release(tmp_path / "perm", n=1, affine=affine, shape=(14, 40, 36))
     case = SegRapDataset(data)[0]
-    image, label, meta = P.preprocess_case(case, C.PreprocessConfig(spacing_mm=[1.5, 1.5, 3.0]), 1)
-    assert meta.ras_shape == [40, 36, 14] and meta.spacing_mm == [1.5, 1.5, 3.0]
+    _, label, meta = P.preprocess_case(case, C.PreprocessConfig(spacing_mm=[1.5, 1.5, 3.0]), 1)
+    assert meta.ras_shape == [40, 36, 14]
+    assert meta.spacing_mm == [1.5, 1.5, 3.0]
     assert np.array_equal(P.to_original_grid(label[0], meta), case.onehot_map(1).array)
 
 
@@ -201,29 +164,34 @@ def test_reorientation_round_trip_any_axis_order(axes):
     perm[:3, :3] = np.eye(3)[list(axes)].T * np.array([-1, 1, -1])
     ras, ras_aff, ornt = P.to_ras(arr, perm)
     assert np.array_equal(P.from_ras(ras, ornt), arr)
-    assert np.allclose(np.abs(np.diag(ras_aff[:3, :3])), 1) and (np.diag(ras_aff[:3, :3]) > 0).all()
+    assert np.allclose(np.abs(np.diag(ras_aff[:3, :3])), 1)
+    assert (np.diag(ras_aff[:3, :3]) > 0).all()
 
 
 def test_cache_is_keyed_on_settings_and_sources(synth, tmp_path, monkeypatch):
     data = tmp_path / "data"
-    write_synthetic(data, n=1)
+    write_head_release(data, n=1)
     case = SegRapDataset(data)[0]
     s1, s2 = C.PreprocessConfig(spacing_mm=[3.0, 3.0, 3.0]), C.PreprocessConfig(spacing_mm=[2.0, 2.0, 3.0])
     c1 = P.PreprocessCache(tmp_path / "cache", s1, 1)
     e1 = c1.get(case)
     assert c1.folder != P.PreprocessCache(tmp_path / "cache", s2, 1).folder
     assert c1.folder != P.PreprocessCache(tmp_path / "cache", s1, 2).folder
-    assert np.load(e1.image).dtype == np.float16 and np.load(e1.label).dtype == np.uint8
+    assert np.load(e1.image).dtype == np.float16
+    assert np.load(e1.label).dtype == np.uint8
     assert not list(c1.folder.glob("*.part"))
     calls = []
     monkeypatch.setattr(P, "preprocess_case", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(RuntimeError))
-    assert c1.get(SegRapDataset(data)[0]).image == e1.image and not calls  # reused, not recomputed
+    assert c1.get(SegRapDataset(data)[0]).image == e1.image  # reused, not recomputed
+    assert not calls
     monkeypatch.undo()
     # The source changes (new bytes, new mtime): a new entry replaces the stale one.
-    plain, _, _, _ = synthetic_case(5)
+    plain, _, _, _ = head_case(5)
     write_nifti(data / IMAGES_DIR / "segrap_0000" / "image.nii.gz", plain, AFFINE)
     e2 = c1.get(SegRapDataset(data)[0])
-    assert e2.image != e1.image and e2.image.exists() and not e1.image.exists()
+    assert e2.image != e1.image
+    assert e2.image.exists()
+    assert not e1.image.exists()
 
 
 # -- sampling and augmentation -------------------------------------------------------------
@@ -234,7 +202,8 @@ def test_lr_swap_table_pairs_every_side_label():
             assert L.ONEHOT_LABELS[int(lut[lab])] == name[:-2] + "_R"
         elif not name.endswith("_R"):
             assert lut[lab] == lab
-    assert np.array_equal(lut[:3], [0, 1, 2]) and np.array_equal(lr_swap_table(2), np.arange(256))
+    assert np.array_equal(lut[:3], [0, 1, 2])
+    assert np.array_equal(lr_swap_table(2), np.arange(256))
 
 
 def test_lr_flip_swaps_labels():
@@ -243,7 +212,8 @@ def test_lr_flip_swaps_labels():
     label[0, 3] = L.ONEHOT_IDS["Brain"]
     image = torch.arange(16, dtype=torch.float32).reshape(1, 4, 2, 2)
     out = RandFlipLRSwapd(["image", "label"], "label", task=1, prob=1.0)({"image": image, "label": label})
-    assert (out["label"][0, 3] == L.ONEHOT_IDS["Eye_R"]).all() and (out["label"][0, 0] == 1).all()
+    assert (out["label"][0, 3] == L.ONEHOT_IDS["Eye_R"]).all()
+    assert (out["label"][0, 0] == 1).all()
     assert torch.equal(out["image"], torch.flip(image, dims=[1]))
 
 
@@ -253,8 +223,10 @@ def test_patches_are_deterministic_per_sample_number(synth, tmp_path):
     entries = [e.as_dict() for e in cache.prepare(SegRapDataset(synth), progress=False)[:3]]
     a = PatchDataset(entries, cfg, start=0, length=30)
     b = PatchDataset(entries, cfg, start=10, length=20)
-    assert a[0]["image"].shape == (2, 16, 16, 8) and a[0]["label"].shape == (1, 16, 16, 8)
-    assert torch.equal(a[12]["image"], b[2]["image"]) and torch.equal(a[12]["label"], b[2]["label"])
+    assert a[0]["image"].shape == (2, 16, 16, 8)
+    assert a[0]["label"].shape == (1, 16, 16, 8)
+    assert torch.equal(a[12]["image"], b[2]["image"])
+    assert torch.equal(a[12]["label"], b[2]["label"])
     assert not torch.equal(a[0]["image"], a[1]["image"])
     # Class-balanced crops: the 3-voxel lens is in a good share of the patches.
     lens = sum(bool(((a[i]["label"] == 12) | (a[i]["label"] == 13)).any()) for i in range(30))
@@ -288,7 +260,8 @@ def test_resume_continues_exactly(synth, tmp_path):
     kw = dict(cache_root=tmp_path / "cache", progress=False, device="cpu")
     straight = train(cfg, synth, tmp_path / "straight", **kw)
     first = train(cfg, synth, tmp_path / "resumed", stop_at=3, **kw)
-    assert first.step == 3 and _state(tmp_path / "resumed")["step"] == 3
+    assert first.step == 3
+    assert _state(tmp_path / "resumed")["step"] == 3
     with pytest.raises(DataError, match="already holds a run"):
         train(cfg, synth, tmp_path / "resumed", **kw)
     second = train(cfg, synth, tmp_path / "resumed", resume=True, **kw)
@@ -305,7 +278,8 @@ def test_resume_continues_exactly(synth, tmp_path):
     ckpt = _state(run)
     assert {"model", "optimizer", "scheduler", "scaler", "step", "config", "rng"} <= set(ckpt)
     train_df, val_df = metrics_frames(run)
-    assert list(train_df["step"]) == [1, 2, 3, 4, 5, 6] and list(val_df["step"]) == [3, 6]
+    assert list(train_df["step"]) == [1, 2, 3, 4, 5, 6]
+    assert list(val_df["step"]) == [3, 6]
     assert C.load_config(run / "config.yaml").to_dict() == cfg.to_dict()
 
 
@@ -322,12 +296,15 @@ def test_task2_and_callback(synth, tmp_path):
     res = train(cfg, synth, tmp_path / "t2", cache_root=tmp_path / "cache", progress=False,
                 device="cpu", callback=events.append)
     val = [e for e in events if e["kind"] == "val"]
-    assert res.step == 2 and val and set(val[0]["structures"]) == {"GTVp", "GTVnd"}
+    assert res.step == 2
+    assert val
+    assert set(val[0]["structures"]) == {"GTVp", "GTVnd"}
     assert set(val[0]["groups"]) == {"gtv", "all"}
     from segrap_nb.training.inference import load_run
 
     model, cfg2, _ = load_run(tmp_path / "t2", device=torch.device("cpu"))
-    assert cfg2.task == 2 and model(torch.zeros(1, 2, 16, 16, 8)).shape == (1, 3, 16, 16, 8)
+    assert cfg2.task == 2
+    assert model(torch.zeros(1, 2, 16, 16, 8)).shape == (1, 3, 16, 16, 8)
 
 
 def test_predict_writes_release_layout_on_original_grid(synth, tmp_path):
@@ -338,10 +315,13 @@ def test_predict_writes_release_layout_on_original_grid(synth, tmp_path):
     files = predict(run, pred, synth, cases=["segrap_0003"], device=torch.device("cpu"), progress=False)
     assert files == [pred / ONEHOT_DIR / "Task001" / "segrap_0003.nii.gz"]
     out, src = read_nifti(files[0]), read_header(SegRapDataset(synth)[3].files["image"])
-    assert out.shape == src.shape and np.array_equal(out.affine, src.affine) and out.array.dtype == np.uint8
+    assert out.shape == src.shape
+    assert np.array_equal(out.affine, src.affine)
+    assert out.array.dtype == np.uint8
     back = SegRapDataset(pred)
     case = back["segrap_0003"]
-    assert case.mask_names() == list(L.OAR_NAMES) and set(case.onehot) == {1}
+    assert case.mask_names() == list(L.OAR_NAMES)
+    assert set(case.onehot) == {1}
     assert np.array_equal(case.mask("Eye_L").array, L.structure_mask(out.array, "Eye_L", 1).view(np.uint8))
 
 
@@ -354,7 +334,8 @@ def test_cli_train_and_predict(synth, tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert main(["train", "--config", str(cfg_file), "--data", str(synth), "--out", str(run),
                  "--steps", "2", "--no-progress", "--device", "cpu"]) == 0
-    assert _state(run)["step"] == 2 and (tmp_path / "kitcache" / "preprocessed").is_dir()
+    assert _state(run)["step"] == 2
+    assert (tmp_path / "kitcache" / "preprocessed").is_dir()
     assert main(["train", "--config", str(cfg_file), "--data", str(synth), "--out", str(run),
                  "--steps", "2", "--no-progress"]) == 2  # DataError: run exists
     assert main(["predict", "--run", str(run), "--data", str(synth), "--out", str(tmp_path / "p"),
@@ -371,7 +352,7 @@ def test_ddp_two_cpu_processes(synth, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "segrap_nb", "train", "--config", str(cfg_file), "--data", str(synth),
            "--out", str(run), "--no-progress", "--device", "cpu"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     found = dict(re.findall(r"rank (\d)/2: finished step 3, weights sha1 ([0-9a-f]{40})", proc.stdout))
     assert set(found) == {"0", "1"}, proc.stdout
@@ -380,22 +361,25 @@ def test_ddp_two_cpu_processes(synth, tmp_path):
     from segrap_nb.training.inference import load_run
 
     model, _, info = load_run(run, "last", torch.device("cpu"))
-    assert info["step"] == 3 and weights_digest(model) == found["0"]  # rank 0 saved them
+    assert info["step"] == 3  # rank 0 saved them
+    assert weights_digest(model) == found["0"]
     assert len([e for e in read_metrics(run) if e["kind"] == "train"]) == 3  # rank 0 alone logs
 
 
 # -- the quick mode really learns ----------------------------------------------------------
 @pytest.mark.slow
-def test_quick_config_learns_large_organs_on_phantom(tmp_path):
-    from segrap_nb.phantom.writer import make_phantom
-
-    data = make_phantom(tmp_path / "phantom", cases=8, progress=False)
-    cfg = C.load_config("quick")
-    res = train(cfg, data, tmp_path / "run", cache_root=tmp_path / "cache", progress=False, device="cpu")
-    val = [e for e in res.events if e["kind"] == "val"]
+def test_quick_config_learns_large_organs_on_phantom(quick_run, tmp_path):
+    # quick_run: the quick config trained (900 steps, CPU) on the default 8-case phantom.
+    assert C.load_config(quick_run / "config.yaml").to_dict() == C.load_config("quick").to_dict()
+    split = json.loads((quick_run / "split.json").read_text())
+    data = Path(split["data"])
+    assert len(SegRapDataset(data)) == 8
+    assert split["val"] == ["segrap_0006", "segrap_0007"]
+    val = [e for e in read_metrics(quick_run) if e["kind"] == "val"]
+    assert val[-1]["step"] == 900
     assert val[-1]["groups"]["core6"] >= 0.7, val[-1]["groups"]
     # The same on the original grid, through predict (undoing crop and resampling).
-    predict(res.run_dir, tmp_path / "pred", data, cases=["segrap_0006", "segrap_0007"],
+    predict(quick_run, tmp_path / "pred", data, cases=["segrap_0006", "segrap_0007"],
             masks=False, device=torch.device("cpu"), progress=False)
     pred, gt = SegRapDataset(tmp_path / "pred"), SegRapDataset(data)
     scores = []
@@ -403,3 +387,24 @@ def test_quick_config_learns_large_organs_on_phantom(tmp_path):
         d = dice_per_structure(gt[cid].onehot_map(1).array, pred[cid].onehot_map(1).array, 1)
         scores.append(group_means(d, 1)["core6"])
     assert np.mean(scores) >= 0.7, scores
+
+
+@pytest.mark.slow
+def test_live_plot_draws_every_report_of_the_quick_run(quick_run):
+    from segrap_nb.training.live import LivePlot
+
+    events = read_metrics(quick_run)
+    train_ev = [e for e in events if e["kind"] == "train"]
+    val_ev = [e for e in events if e["kind"] == "val"]
+    plot = LivePlot(groups=("core6", "large", "small", "inner_ear"), live=False)
+    for event in events:  # what train(..., callback=plot) feeds it, in the same order
+        plot(event)
+    plot.draw()
+    (loss,) = plot.ax_loss.get_lines()
+    assert list(loss.get_xdata()) == [e["step"] for e in train_ev] == list(range(10, 901, 10))
+    assert list(loss.get_ydata()) == [e["loss"] for e in train_ev]
+    dsc = {line.get_label(): line for line in plot.ax_dsc.get_lines()}
+    assert set(dsc) == {"core6", "large", "small", "inner_ear"}
+    assert list(dsc["core6"].get_xdata()) == [300, 600, 900]
+    assert list(dsc["core6"].get_ydata()) == [e["groups"]["core6"] for e in val_ev]
+    assert "after 900 steps" in plot.snapshot(phantom=True)._suptitle.get_text()

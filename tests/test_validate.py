@@ -7,7 +7,7 @@ from segrap_nb.cli import main
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.nifti import read_nifti, write_nifti
 
-from .conftest import TINY_AFFINE, zip_release
+from .factories import TINY_AFFINE, zip_release
 
 
 def run_validate(path, capsys):
@@ -25,7 +25,8 @@ def test_clean_release_passes(tiny_release, capsys):
 def test_clean_zips_pass(tiny_release, tmp_path, capsys):
     zip_release(tiny_release, tmp_path)
     code, out = run_validate(tmp_path, capsys)
-    assert code == 0 and out[-1].startswith("checked 3 cases: 3 ok")
+    assert code == 0
+    assert out[-1].startswith("checked 3 cases: 3 ok")
 
 
 def test_absent_label_is_information_not_error(tiny_copy, capsys):
@@ -88,7 +89,16 @@ def test_spacing_mismatch(tiny_copy, capsys):
     f = tiny_copy / IMAGES_DIR / "segrap_0000" / "Mandible_L.nii.gz"
     arr = read_nifti(f).array
     write_nifti(f, arr, np.diag([0.5, 0.5, 2.5, 1.0]))
-    _corrupt_and_check(tiny_copy, capsys, "Mandible_L.nii.gz", "affine differs")
+    _corrupt_and_check(tiny_copy, capsys, "Mandible_L.nii.gz",
+                       "spacing (0.5, 0.5, 2.5) mm differs from image.nii.gz's (0.5, 0.5, 3.0) mm")
+
+
+def test_origin_mismatch(tiny_copy, capsys):
+    f = tiny_copy / IMAGES_DIR / "segrap_0000" / "Mandible_L.nii.gz"
+    arr = read_nifti(f).array
+    write_nifti(f, arr, np.array([[0.5, 0, 0, 4.0], [0, 0.5, 0, 0], [0, 0, 3.0, 0], [0, 0, 0, 1]]))
+    _corrupt_and_check(tiny_copy, capsys, "Mandible_L.nii.gz",
+                       "position or orientation differs from image.nii.gz's (origin [4.0, 0.0, 0.0] vs")
 
 
 def test_label_out_of_range(tiny_copy, capsys):
@@ -126,11 +136,14 @@ def test_nan_in_image(tiny_copy, capsys):
 def test_workers_give_the_same_report(tiny_copy, capsys):
     (tiny_copy / IMAGES_DIR / "segrap_0001" / "Cochlea_R.nii.gz").unlink()
     code = main(["validate", str(tiny_copy), "--workers", "2", "--quiet-info"])
-    assert code == 1 and "Cochlea_R.nii.gz: missing" in capsys.readouterr().out
+    assert code == 1
+    assert "Cochlea_R.nii.gz: missing" in capsys.readouterr().out
 
 
 def test_bad_zip_is_one_line_not_a_traceback(tmp_path, capsys):
     (tmp_path / "SegRap2023_Training_Set_120cases.zip").write_bytes(b"PK\x03\x04 broken")
     code = main(["validate", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "not a readable zip file" in err[0]
+    assert code == 2
+    assert len(err) == 1
+    assert "not a readable zip file" in err[0]

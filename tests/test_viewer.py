@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from segrap_nb import labels as L
-from segrap_nb.viz.colors import ORGAN_COLORS, ORGAN_GROUPS, label_lut, label_owner, resolve_organs
+from segrap_nb.grid import bbox
 from segrap_nb.io.nifti import Volume
+from segrap_nb.viz.colors import ORGAN_COLORS, ORGAN_GROUPS, label_lut, label_owner, resolve_organs
 from segrap_nb.viz.render import (
     WINDOW_PRESETS,
     apply_window,
@@ -19,7 +20,6 @@ from segrap_nb.viz.render import (
     extract_plane,
     label_centroid,
     label_slice_counts,
-    mask_bbox,
     plane_aspect,
     plane_extent,
     reorient_lps,
@@ -92,7 +92,8 @@ def test_window_level_arithmetic() -> None:
     assert window_values(-160, 400, 40) == 0.0
     assert window_values(240, 400, 40) == 1.0
     assert window_values(40, 400, 40) == 0.5
-    assert window_values(-1000, 400, 40) == 0.0 and window_values(3000, 400, 40) == 1.0
+    assert window_values(-1000, 400, 40) == 0.0
+    assert window_values(3000, 400, 40) == 1.0
     lut = window_lut(400, 40)
     hu = np.array([-1000, -160, 40, 240, 1000], dtype=np.int16)
     assert apply_window(hu, 400, 40, lut).tolist() == [0, 0, 128, 255, 255]
@@ -104,10 +105,12 @@ def test_window_level_arithmetic() -> None:
 
 # -- colours and overlay ------------------------------------------------------------------------
 def test_each_structure_has_its_own_colour_and_overlaps_take_the_specific_organ() -> None:
-    assert len(ORGAN_COLORS) == 47 and len(set(ORGAN_COLORS.values())) == 47
+    assert len(ORGAN_COLORS) == 47
+    assert len(set(ORGAN_COLORS.values())) == 47
     everything = label_owner("all")
     assert set(everything) == set(L.ONEHOT_LABELS)
-    assert everything[12] == "Lens_L" and everything[10] == "Eye_L"
+    assert everything[12] == "Lens_L"
+    assert everything[10] == "Eye_L"
     assert everything[6] == "Hippocampus_L"  # temporal lobe / hippocampus overlap
     assert everything[20] == "TympanicCavity_L"  # middle ear / tympanic cavity overlap
     assert everything[51] == "PharynxConst"
@@ -144,8 +147,8 @@ def test_label_centroid_of_a_block() -> None:
     both = label_centroid(lab, [1, 28], counts)
     assert both == pytest.approx(((5.5 * 24) / 25, (10.5 * 24) / 25, (3 * 24 + 7) / 25))
     assert label_centroid(lab, [40]) is None
-    assert mask_bbox(lab == 28) == (slice(4, 8), slice(10, 12), slice(2, 5))
-    assert mask_bbox(lab == 40) is None
+    assert bbox(lab == 28) == (slice(4, 8), slice(10, 12), slice(2, 5))
+    assert bbox(lab == 40) is None
 
 
 # -- the widget viewer --------------------------------------------------------------------------
@@ -170,7 +173,8 @@ def test_viewer_widget_slider_change_updates_the_image_data() -> None:
     widget = viewer.widget
     assert "segrap-viewer" in widget._dom_classes
     assert viewer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
-    assert viewer.sliders["axial"].max == 13 and viewer.sliders["axial"].value == 7
+    assert viewer.sliders["axial"].max == 13
+    assert viewer.sliders["axial"].value == 7
     # Panels keep true proportions: coronal is 14 slices x 3 mm high, 40 x 0.5 mm wide.
     assert viewer.images["coronal"].get_extent() == [0.0, 20.0, 42.0, 0.0]
     before_png = viewer.image.value
@@ -189,25 +193,29 @@ def test_viewer_window_presets_contrast_switch_and_organs() -> None:
 
     ct, lab, ctr = _case()
     viewer = SliceViewer(ct, lab, ctr, max_display_px=64)
-    viewer.widget
+    _ = viewer.widget  # builds the widgets
     viewer.preset.value = "bone"
     assert (viewer.width_slider.value, viewer.level_slider.value) == (1800, 400)
     assert viewer.window == (1800.0, 400.0)
     viewer.width_slider.value = 500
-    assert viewer.preset.value == "custom" and viewer.window == (500.0, 400.0)
+    assert viewer.preset.value == "custom"
+    assert viewer.window == (500.0, 400.0)
     plain = viewer.plane_rgb("axial")
     viewer.ct_choice.value = "contrast CT"
     assert not np.array_equal(plain, viewer.images["axial"].get_array())
     viewer.organ_picker.value = "inner ear"
-    assert "Cochlea_L" in viewer.legend.value and "Parotid_L" not in viewer.legend.value
+    assert "Cochlea_L" in viewer.legend.value
+    assert "Parotid_L" not in viewer.legend.value
     assert "not in this case" in viewer.legend.value  # e.g. the right cochlea
     # Changes made in code show up on the controls.
     viewer.set_window("lung")
-    assert viewer.preset.value == "lung" and viewer.level_slider.value == -600
+    assert viewer.preset.value == "lung"
+    assert viewer.level_slider.value == -600
     viewer.set_organs("glands")
     viewer.set_contrast(False)
     viewer.set_slice("coronal", 3)
-    assert viewer.organ_picker.value == "glands" and viewer.ct_choice.value == "CT"
+    assert viewer.organ_picker.value == "glands"
+    assert viewer.ct_choice.value == "CT"
     assert viewer.sliders["coronal"].value == 3
     assert "coronal 3/35" in viewer._suptitle.get_text()
 
@@ -217,7 +225,7 @@ def test_viewer_jump_to_organ_centres_the_planes_on_its_centroid() -> None:
 
     ct, lab, _ = _case()
     viewer = SliceViewer(ct, lab, max_display_px=64)
-    viewer.widget
+    _ = viewer.widget  # builds the widgets
     viewer.organ_picker.value = "Cochlea_L"
     viewer.jump_button.click()
     # Stored centre (6, 7, 4); i runs towards the right and j anteriorly, so in LPS the centre
@@ -269,7 +277,8 @@ def test_plot_surfaces_and_montage_and_prediction_vs_truth() -> None:
     ct, lab, _ = _case()
     fig = plot_surfaces(lab, ["Cochlea_L", "Parotid_L", "Cochlea_R"])
     polys = [c for c in fig.axes[0].collections if isinstance(c, Poly3DCollection)]
-    assert len(polys) == 2 and "absent: Cochlea_R" in fig.axes[0].get_title()
+    assert len(polys) == 2
+    assert "absent: Cochlea_R" in fig.axes[0].get_title()
 
     fig = organ_montage(ct, lab, ["Cochlea_L", "Parotid_L", "Brain"], ncols=3)
     titles = [ax.get_title() for ax in fig.axes]
@@ -292,11 +301,16 @@ def test_plot_surfaces_and_montage_and_prediction_vs_truth() -> None:
     rgb = {name: tuple(int(round(c * 255)) for c in col)
            for name, col in (("tp", TP_COLOR), ("fp", FP_COLOR), ("fn", FN_COLOR))}
     at7 = colours(fig)
-    assert rgb["fp"] in at7 and rgb["fn"] not in at7 and rgb["tp"] not in at7
+    assert rgb["fp"] in at7
+    assert rgb["fn"] not in at7
+    assert rgb["tp"] not in at7
     at10 = colours(plot_prediction_vs_truth(ct, pred_vol, lab, "Parotid_L", index=10, opacity=1.0))
-    assert rgb["tp"] in at10 and rgb["fp"] not in at10 and rgb["fn"] not in at10
+    assert rgb["tp"] in at10
+    assert rgb["fp"] not in at10
+    assert rgb["fn"] not in at10
     at11 = colours(plot_prediction_vs_truth(ct, pred_vol, lab, [40], index=11, opacity=1.0))
-    assert rgb["fn"] in at11 and rgb["tp"] not in at11
+    assert rgb["fn"] in at11
+    assert rgb["tp"] not in at11
 
 
 # -- itkwidgets guard ---------------------------------------------------------------------------
@@ -306,7 +320,8 @@ def test_itkwidgets_guard_says_no_without_a_front_end(monkeypatch: pytest.Monkey
     from segrap_nb.viz import itk as itk_view
 
     ok, reason = itk_view.itkwidgets_available()
-    assert not ok and "not running inside a Jupyter kernel" in reason
+    assert not ok
+    assert "not running inside a Jupyter kernel" in reason
 
     class FakeShell:
         kernel = object()
@@ -314,12 +329,15 @@ def test_itkwidgets_guard_says_no_without_a_front_end(monkeypatch: pytest.Monkey
     monkeypatch.setattr(IPython, "get_ipython", lambda: FakeShell())
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     ok, reason = itk_view.itkwidgets_available()
-    assert not ok and "headless" in reason
+    assert not ok
+    assert "headless" in reason
     monkeypatch.setenv("JPY_SESSION_NAME", "/tmp/02_viewer.ipynb")
     assert itk_view.itkwidgets_available(check_network=False) == (True, "")
     monkeypatch.setattr(itk_view, "_reachable", lambda *a, **k: False)
     ok, reason = itk_view.itkwidgets_available()
-    assert not ok and reason.startswith("offline")
+    assert not ok
+    assert "offline: cannot reach" in reason
+    assert reason.startswith("local copy")
     monkeypatch.setenv("SEGRAP_ITKWIDGETS", "0")
     assert itk_view.itkwidgets_available()[0] is False
 
@@ -353,5 +371,7 @@ def test_outline_is_drawn_where_the_mask_is() -> None:
     ax = Figure().add_subplot()
     _show(ax, grey, [(mask, (1.0, 0.0, 0.0))], (slice(0, 20), slice(0, 30)), (3.0, 0.5), 0.5)
     verts = np.concatenate([p.vertices for p in ax.collections[0].get_paths()])
-    assert verts[:, 0].min() >= 3 * 0.5 - 0.5 and verts[:, 0].max() <= 9 * 0.5 + 0.5  # x in mm
-    assert verts[:, 1].min() >= 2 * 3.0 - 3 and verts[:, 1].max() <= 6 * 3.0 + 3  # y: rows down
+    assert verts[:, 0].min() >= 3 * 0.5 - 0.5  # x in mm
+    assert verts[:, 0].max() <= 9 * 0.5 + 0.5
+    assert verts[:, 1].min() >= 2 * 3.0 - 3  # y: rows down
+    assert verts[:, 1].max() <= 6 * 3.0 + 3

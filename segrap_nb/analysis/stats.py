@@ -34,35 +34,27 @@ opened at all.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from segrap_nb import labels as L
 from segrap_nb.analysis import published
-from segrap_nb.io.atomic import atomic_open
-from segrap_nb.io.dataset import Case, SegRapDataset
-from segrap_nb.errors import DataError
-from segrap_nb.io.fileref import FileRef
-from segrap_nb.io.nifti import NiftiInfo, read_header, read_nifti
 from segrap_nb.analysis.stats_cache import StatsCache, default_cache_dir, digest, file_keys
-
-try:  # ISA-L inflates about 2x faster than zlib (as in segrap_nb.io.nifti)
-    from isal import igzip as _GZIP
-except ImportError:  # pragma: no cover - exercised only without python-isal
-    import gzip as _GZIP
+from segrap_nb.cli_args import int_in
+from segrap_nb.errors import DataError
+from segrap_nb.io.atomic import atomic_paths
+from segrap_nb.io.counts import bincount_uint8, count_labels, mask_voxels
+from segrap_nb.io.dataset import Case, SegRapDataset
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.guards import Manifest, check_writable, refuse_overlap, write_errors
+from segrap_nb.io.nifti import read_header
+from segrap_nb.parallel import run_jobs
 
 #: Columns of the per-case geometry table (sizes in voxels, spacing in mm, NIfTI (i, j, k) order).
 HEADER_COLUMNS = [
@@ -82,153 +74,7 @@ CARD_COLUMNS = {
     "mean_cm3": "mean_cm3", "max_cm3": "max_cm3",
 }
 #: Bytes of a label map inflated and counted at a time (the buffer is reused).
-COUNT_CHUNK_BYTES = 1 << 22
-
-
 # -- per-unit work (runs in the worker processes) --------------------------------------------
-def bincount_uint8(array: np.ndarray) -> np.ndarray:
-    """Voxel count of every value of a uint8 array (int64, length max + 1), in one pass.
-
-    ``torch.bincount`` reads the uint8 data in place (0.04 s for 132 M voxels); ``np.bincount``
-    would first make an int64 copy of the whole volume (1 GB of fresh memory).
-    """
-    import torch  # imported here: the CLI and the notebooks need it only when counting
-
-    flat = array.ravel(order="K")  # a view for C- or F-contiguous arrays (no copy)
-    if flat.size == 0:
-        return np.zeros(1, dtype=np.int64)
-    return torch.bincount(torch.from_numpy(flat)).numpy()
-
-
-def _guarded(ref: FileRef, read, *args):
-    """Call a stream read; decoding errors become a DataError naming the file."""
-    try:
-        return read(*args)
-    except EOFError:
-        raise DataError(
-            ref, "truncated gzip stream (file ended early: incomplete download?)"
-        ) from None
-    except Exception as exc:  # gzip, zlib and ISA-L raise several types for a corrupt stream
-        raise DataError(ref, f"not a readable gzip file ({type(exc).__name__}: {exc})") from None
-
-
-def _streamable(info: NiftiInfo) -> bool:
-    """True when the voxel bytes are the uint8 values themselves (no scaling)."""
-    plain = info.slope == 1.0 and info.inter == 0.0
-    return len(info.shape) == 3 and info.dtype == np.uint8 and plain
-
-
-def iter_voxel_chunks(
-    ref: FileRef, info: NiftiInfo, chunk_bytes: int | None = None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index of the first voxel, uint8 chunk) of a uint8 NIfTI file, in file order.
-
-    Hand-written for speed and memory: the gzip stream is inflated chunk by chunk into one
-    reused buffer (the chunk array is overwritten by the next one), so a volume is never held
-    whole: 4 MB instead of 132 MB per full-size map, and no fresh pages to touch. Voxels come
-    in the file's order, i.e. the Fortran (i fastest) order of the (i, j, k) array.
-    """
-    total = int(np.prod(info.shape))
-    size = max(1, min(chunk_bytes or COUNT_CHUNK_BYTES, total))
-    buf = np.empty(size, dtype=np.uint8)
-    view = memoryview(buf)
-    done = 0
-    with ref.open() as raw:
-        stream = _GZIP.GzipFile(fileobj=raw, mode="rb") if ref.name.endswith(".gz") else raw
-        with stream:
-            skip = info.offset
-            while skip:  # the header and any extensions
-                got = len(_guarded(ref, stream.read, min(skip, 1 << 16)))
-                if not got:
-                    break
-                skip -= got
-            while done < total:
-                got = _guarded(ref, stream.readinto, view[: min(size, total - done)])
-                if not got:
-                    break
-                yield done, buf[:got]
-                done += got
-    if done < total:
-        raise DataError(ref, f"data block too short: {done} of {total} bytes (truncated file?)")
-
-
-def count_labels(
-    ref: FileRef | str | os.PathLike, chunk_bytes: int | None = None
-) -> tuple[np.ndarray, NiftiInfo]:
-    """Voxel count of every value (int64, length 256) of a label map file, and its header.
-
-    One pass: :func:`iter_voxel_chunks` inflates the file in chunks and ``torch.bincount``
-    counts each chunk. Maps stored with another dtype or with scaling are read whole instead.
-    Errors (truncated or corrupt file, values outside 0..255) raise DataError naming the file.
-    """
-    import torch
-
-    ref = FileRef.of(ref)
-    info = read_header(ref)
-    if len(info.shape) != 3:
-        raise DataError(ref, f"expected a 3D label map, header says shape {info.shape}")
-    counts = np.zeros(256, dtype=np.int64)
-    if not _streamable(info):
-        vol = read_nifti(ref)
-        part = bincount_uint8(_as_label_map(vol.array, vol.source))
-        counts[: len(part)] = part
-        return counts, info
-    acc = torch.zeros(256, dtype=torch.int64)
-    with _one_torch_thread():
-        for _, chunk in iter_voxel_chunks(ref, info, chunk_bytes):
-            acc += torch.bincount(torch.from_numpy(chunk), minlength=256)
-    counts[:] = acc.numpy()
-    return counts, info
-
-
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Run torch on one thread for a while (restored after).
-
-    Many small ``torch.bincount`` calls on a 2-core machine shared with other work are up to
-    5x slower with torch's default 2 threads (every call synchronises them) than with one;
-    parallelism comes from the worker processes instead.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _as_label_map(array: np.ndarray, source: str) -> np.ndarray:
-    """The label map as uint8 (no copy when it is uint8 already); bad dtypes raise DataError."""
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype.kind not in "iu":
-        raise DataError(source, f"label map has dtype {array.dtype}, expected integers (uint8)")
-    lo, hi = int(array.min()), int(array.max())
-    if lo < 0 or hi > 255:
-        raise DataError(source, f"label values {lo}..{hi} out of range (uint8 labels expected)")
-    return array.astype(np.uint8)
-
-
-def mask_voxels(ref: FileRef | str | os.PathLike, chunk_bytes: int | None = None
-                ) -> tuple[np.ndarray, NiftiInfo]:
-    """Indices (int64, sorted, Fortran order of (i, j, k)) of a mask file's nonzero voxels."""
-    ref = FileRef.of(ref)
-    info = read_header(ref)
-    if len(info.shape) != 3:
-        raise DataError(ref, f"expected a 3D mask, header says shape {info.shape}")
-    if not _streamable(info):
-        return np.flatnonzero(read_nifti(ref).array.ravel(order="F")), info
-    parts = [np.flatnonzero(chunk) + start
-             for start, chunk in iter_voxel_chunks(ref, info, chunk_bytes)
-             if np.count_nonzero(chunk)]
-    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)), info
-
-
 def counts_from_masks(refs: dict[str, FileRef], task: int) -> dict[str, Any]:
     """Voxel count of each one-hot label of a task, rebuilt from its separate mask files.
 
@@ -359,43 +205,6 @@ def _failed(plan: _Plan, problem: str) -> dict[str, dict[str, Any]]:
             for u, s in plan.todo().items()}
 
 
-def _run_jobs(plans: list[_Plan], workers: int) -> Iterator[tuple[_Plan, dict[str, dict]]]:
-    """Yield (plan, computed units) as cases finish; at most ``workers`` cases in flight."""
-    if workers <= 1 or len(plans) <= 1:
-        for plan in plans:
-            yield plan, _process_job(plan.todo())
-        return
-    queue = deque(plans)
-    workers = min(workers, len(plans))
-    # "spawn": workers start clean (fork after torch/OpenMP threads ran in the parent can hang).
-    context = multiprocessing.get_context("spawn")
-    while queue:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        pending: dict[Any, _Plan] = {}
-        broken = False
-        try:
-            while queue or pending:
-                while queue and not broken and len(pending) < workers:  # submit lazily
-                    plan = queue.popleft()
-                    pending[pool.submit(_process_job, plan.todo())] = plan
-                if not pending:
-                    break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    plan = pending.pop(future)
-                    try:
-                        values = future.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        values = _failed(plan, "worker process died while this case was in "
-                                               "progress (out of memory?); rerun with --workers 1")
-                    except Exception as exc:  # e.g. a result that cannot be pickled back
-                        values = _failed(plan, f"worker failed ({type(exc).__name__}: {exc})")
-                    yield plan, values
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
 @dataclass
 class _Outcome:
     """The rows and problems of one finished case."""
@@ -416,25 +225,25 @@ def _finish_case(plan: _Plan, tasks: list[int]) -> _Outcome:
             ok[unit] = value
     grid = ok.get("header")
     for task in tasks:
-        value = ok.get(f"task{task}")
-        if value is None:
+        counted = ok.get(f"task{task}")
+        if counted is None:
             continue
-        if grid is not None and value["shape"] != grid["shape"]:
+        if grid is not None and counted["shape"] != grid["shape"]:
             problems.append(
-                f"{value['file']}: shape {tuple(value['shape'])} differs from the CT's "
+                f"{counted['file']}: shape {tuple(counted['shape'])} differs from the CT's "
                 f"{tuple(grid['shape'])} ({grid['file']})"
             )
-        elif grid is None and task == 2 and value["shape"] != ok.get("task1", value)["shape"]:
+        elif grid is None and task == 2 and counted["shape"] != ok.get("task1", counted)["shape"]:
             problems.append(
-                f"{value['file']}: shape {tuple(value['shape'])} differs from Task001's "
+                f"{counted['file']}: shape {tuple(counted['shape'])} differs from Task001's "
                 f"{tuple(ok['task1']['shape'])} ({ok['task1']['file']})"
             )
-        counts = np.asarray(value["counts"], dtype=np.int64)
+        counts = np.asarray(counted["counts"], dtype=np.int64)
         top = L.max_label(task)
         bad = np.flatnonzero(counts[top + 1:]) + top + 1
         if bad.size:
             problems.append(
-                f"{value['file']}: label values out of range 0..{top} for Task00{task}: "
+                f"{counted['file']}: label values out of range 0..{top} for Task00{task}: "
                 f"{', '.join(map(str, bad[:8].tolist()))} ({int(counts[bad].sum())} voxels)"
             )
     if problems:
@@ -447,9 +256,9 @@ def _finish_case(plan: _Plan, tasks: list[int]) -> _Outcome:
                   **{f"spacing_{a}_mm": float(s) for a, s in zip("xyz", source["spacing"])}}
     rows: list[tuple] = []
     for task in tasks:
-        value = ok[f"task{task}"]
-        mm3 = float(np.prod(value["spacing"]))
-        counts = value["counts"]
+        counted = ok[f"task{task}"]
+        mm3 = float(np.prod(counted["spacing"]))
+        counts = counted["counts"]
         names = {0: "background", **L.label_names(task)}
         for label, name in names.items():
             voxels = int(counts[label]) if label < len(counts) else 0
@@ -584,6 +393,11 @@ def side_by_side(comparison: pd.DataFrame, table: str = "labels") -> pd.DataFram
 
 
 # -- the result and the driver ---------------------------------------------------------------
+#: The CSV files ``segrap-nb stats --out`` writes (see :meth:`StatsResult.tables`).
+TABLE_NAMES = ("resolution.csv", "labels.csv", "gtv.csv", "volumes.csv", "headers.csv",
+               "comparison.csv")
+
+
 @dataclass
 class StatsResult:
     """All tables of a statistics run, plus what was skipped and why."""
@@ -614,7 +428,7 @@ class StatsResult:
             text += f", {len(self.skipped)} skipped ({len(self.problems)} problems)"
         return text
 
-    def tables(self) -> dict[str, pd.DataFrame]:
+    def tables(self) -> dict[str, pd.DataFrame]:  # keys: TABLE_NAMES
         """File name -> table, as :meth:`write` writes them."""
         return {
             "resolution.csv": self.resolution.reset_index(),
@@ -626,16 +440,25 @@ class StatsResult:
         }
 
     def write(self, out: str | os.PathLike) -> list[Path]:
-        """Write every table as CSV into ``out`` (each atomically); returns the paths."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, table in self.tables().items():
-            path = out / name
-            with atomic_open(path, "w", newline="") as fh:
-                table.to_csv(fh, index=False)
-            paths.append(path)
-        return paths
+        """Write every table as CSV into ``out``, all or none; returns the paths.
+
+        Each CSV goes to a temporary name first and all are renamed once all are written, so
+        a full disk leaves none of them. Only CSVs that segrap-nb wrote there before (listed in
+        ``out/.segrap-nb-manifest.json``) are replaced; any other file of the same name stops it.
+        Paths that are not valid UTF-8 are written with their bytes unchanged.
+        """
+        out = Path(out).expanduser()
+        tables = self.tables()
+        manifest = Manifest(out)
+        manifest.check(tables)
+        with write_errors(out):
+            out.mkdir(parents=True, exist_ok=True)
+            manifest.claim(tables)
+            with atomic_paths(out / name for name in tables) as tmps:
+                for table, tmp in zip(tables.values(), tmps):
+                    with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+                        table.to_csv(fh, index=False)
+        return [out / name for name in tables]
 
 
 def default_workers() -> int:
@@ -659,6 +482,8 @@ def compute_stats(
     """
     from segrap_nb.sources import data_root
 
+    if workers is not None and int(workers) < 1:
+        raise DataError("--workers", f"must be at least 1, got {workers}")
     root = data_root(root)
     dataset = SegRapDataset(root)
     cases = list(dataset)
@@ -677,26 +502,22 @@ def compute_stats(
                 plan.keys[unit] = digest([spec["kind"], [keys[r] for r in refs]])
         plan.values.update(cache.lookup(plan.case_id, plan.keys))
 
-    bar = tqdm(total=len(plans), desc="stats", unit="case", disable=not progress)
     outcomes: dict[str, _Outcome] = {}
-    computed = 0
     jobs = []
     for plan in plans:
         if plan.todo():
             jobs.append(plan)
-        else:
+        else:  # everything cached: nothing to decode
             outcomes[plan.case_id] = _finish_case(plan, tasks)
-            bar.update()
     n_workers = default_workers() if workers is None else max(1, int(workers))
-    try:
-        for plan, values in _run_jobs(jobs, n_workers):
-            plan.values.update(values)
-            cache.save(plan.case_id, plan.keys, plan.values)
-            outcomes[plan.case_id] = _finish_case(plan, tasks)
-            computed += 1
-            bar.update()
-    finally:
-        bar.close()
+    computed = 0
+    for i, values in run_jobs(_process_job, [plan.todo() for plan in jobs], n_workers, desc="stats",
+                              progress=progress, failed=lambda i, problem: _failed(jobs[i], problem)):
+        plan = jobs[i]
+        plan.values.update(values)
+        cache.save(plan.case_id, plan.keys, plan.values)
+        outcomes[plan.case_id] = _finish_case(plan, tasks)
+        computed += 1
 
     ordered = [outcomes[p.case_id] for p in plans]
     headers = pd.DataFrame([o.header for o in ordered if o.header is not None],
@@ -774,7 +595,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb stats``."""
     parser.add_argument("data", help="dataset folder or zip (release layout)")
     parser.add_argument("--out", required=True, help="folder for the CSV tables")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=int_in(1, 1024), default=None,
                         help=f"cases processed in parallel (default {default_workers()})")
     parser.add_argument("--cache-dir", default=None,
                         help="cache folder (default: the kit's cache folder /stats)")
@@ -783,9 +604,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the tables; one line per problem on stderr; 0 if any case was processed, else 1."""
+    out = Path(args.out).expanduser()
+    # Refused before any work: an output inside the dataset, unwritable, or over a user's files.
+    refuse_overlap(out, args.data)
+    check_writable(out)
+    Manifest(out).check(TABLE_NAMES)
     result = compute_stats(
         args.data, workers=args.workers, cache_dir=args.cache_dir,
-        use_cache=not args.no_cache, progress=sys.stderr.isatty(),
+        use_cache=not args.no_cache, progress=True,
     )
     for problem in result.problems:
         print(f"skipped: {problem}", file=sys.stderr)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.fileref import FileRef
 
 #: Bump when the content of cached entries changes meaning; older files are then ignored.
 CACHE_VERSION = 1
@@ -56,6 +57,8 @@ def file_keys(refs: Iterable[FileRef]) -> dict[FileRef, list[Any]]:
             mtime = path.stat().st_mtime_ns
             with zipfile.ZipFile(path) as archive:
                 for ref in members:
+                    if ref.member is None:
+                        continue
                     try:
                         info = archive.getinfo(ref.member)
                     except KeyError:
@@ -112,12 +115,17 @@ class StatsCache:
         path = self.path(case_id)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         units = {
             u: {"key": keys[u], "value": v}
             for u, v in values.items()
             if u in keys and not v.get("transient")  # e.g. out of memory: retry next time
         }
         text = json.dumps({"version": CACHE_VERSION, "case": case_id, "units": units})
-        with atomic_open(path, "w") as fh:
-            fh.write(text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_open(path, "w") as fh:
+                fh.write(text)
+        except OSError as exc:  # read-only or full: the statistics are still right, only slower
+            warnings.warn(f"{self.directory}: statistics cache not written "
+                          f"({exc.strerror or exc}); continuing without it", stacklevel=2)
+            self.directory = None

@@ -10,20 +10,16 @@ lacks e.g. the Hippocampus in a few cases).
 from __future__ import annotations
 
 import argparse
-import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from segrap_nb import labels as L
-from segrap_nb.io.dataset import IMAGE_KEYS, Case, SegRapDataset
 from segrap_nb.errors import DataError
+from segrap_nb.grid import FileGrid
+from segrap_nb.io.dataset import IMAGE_KEYS, Case, SegRapDataset
 from segrap_nb.io.nifti import Volume, read_nifti
-
-#: The affine may differ by float32 rounding between files written by different tools.
-AFFINE_TOL_MM = 1e-3
+from segrap_nb.parallel import run_in_order
 
 
 @dataclass
@@ -59,28 +55,6 @@ class CaseReport:
         return [f for f in self.findings if f.level == "error"]
 
 
-@dataclass
-class Grid:
-    """The voxel grid of a case's CT: shape (voxels), affine (voxel -> mm), spacing (mm)."""
-
-    shape: tuple[int, ...]
-    affine: np.ndarray
-    spacing: tuple[float, ...]
-    source: str
-
-    def mismatch(self, vol: Volume) -> str | None:
-        """Describe how ``vol``'s grid differs from this one, or None when they match."""
-        if vol.shape != self.shape:
-            return f"shape {vol.shape} differs from {self.source}'s {self.shape}"
-        if not np.allclose(vol.affine, self.affine, atol=AFFINE_TOL_MM):
-            return (
-                f"affine differs from {self.source}'s (spacing "
-                f"{tuple(round(s, 4) for s in vol.spacing)} vs "
-                f"{tuple(round(s, 4) for s in self.spacing)} mm)"
-            )
-        return None
-
-
 def _read(report: CaseReport, case: Case, key: str, task: int | None = None) -> Volume | None:
     ref = case.onehot[task] if task else case.files[key]
     try:
@@ -90,9 +64,8 @@ def _read(report: CaseReport, case: Case, key: str, task: int | None = None) -> 
         return None
 
 
-def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseReport:
-    """Run every check on one case (reads each file once; one file in memory besides the maps)."""
-    report = CaseReport(case.case_id)
+def _check_presence(report: CaseReport, case: Case, expect_images: bool, expect_onehot: bool) -> None:
+    """Report every expected file that the case lacks."""
     cid = case.case_id
     if expect_images:
         for key in (*IMAGE_KEYS, *L.OAR_NAMES, *L.GTV_NAMES):
@@ -103,20 +76,27 @@ def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseRepo
             if task not in case.onehot:
                 report.error(f"{cid} Task00{task}/{cid}.nii.gz", "missing one-hot map")
 
-    grid: Grid | None = None
-    for key in IMAGE_KEYS:
-        if key in case.files:
-            vol = _read(report, case, key)
-            if vol is None:
-                continue
-            if vol.array.dtype.kind not in "iuf":
-                report.error(vol.source, f"unexpected dtype {vol.array.dtype} for a CT")
-            if grid is None:
-                grid = Grid(vol.shape, vol.affine, vol.spacing, f"{key}.nii.gz")
-            elif problem := grid.mismatch(vol):
-                report.error(vol.source, problem)
-            del vol
 
+def _check_images(report: CaseReport, case: Case) -> FileGrid | None:
+    """Read both CTs: dtype, and the contrast CT on the plain CT's grid; returns that grid."""
+    grid: FileGrid | None = None
+    for key in IMAGE_KEYS:
+        if key not in case.files:
+            continue
+        vol = _read(report, case, key)
+        if vol is None:
+            continue
+        if vol.array.dtype.kind not in "iuf":
+            report.error(vol.source, f"unexpected dtype {vol.array.dtype} for a CT")
+        if grid is None:
+            grid = FileGrid(tuple(vol.shape), vol.affine, f"{key}.nii.gz")
+        elif problem := grid.mismatch(vol.shape, vol.affine):
+            report.error(vol.source, problem)
+    return grid
+
+
+def _check_maps(report: CaseReport, case: Case, grid: FileGrid | None) -> dict[int, np.ndarray]:
+    """Read the one-hot maps: integer labels in range, on the CT's grid; returns the good ones."""
     maps: dict[int, np.ndarray] = {}
     for task in (1, 2):
         if task not in case.onehot:
@@ -132,7 +112,7 @@ def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseRepo
         if vmin < 0 or vmax > top:
             report.error(vol.source, f"label values {vmin}..{vmax} out of range 0..{top}")
             continue
-        if grid is not None and (problem := grid.mismatch(vol)):
+        if grid is not None and (problem := grid.mismatch(vol.shape, vol.affine)):
             report.error(vol.source, problem)
             continue
         arr = vol.array.astype(np.uint8, copy=False)
@@ -142,14 +122,19 @@ def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseRepo
             names = ", ".join(f"{k} {L.label_names(task)[k]}" for k in absent)
             report.info(vol.source, f"labels absent from this case: {names}")
         maps[task] = arr
+    return maps
 
+
+def _check_masks(report: CaseReport, case: Case, grid: FileGrid | None,
+                 maps: dict[int, np.ndarray]) -> None:
+    """Read each mask: binary, on the CT's grid, equal to its one-hot labels (official table)."""
     for name in (*L.OAR_NAMES, *L.GTV_NAMES):
         if name not in case.files:
             continue
         vol = _read(report, case, name)
         if vol is None:
             continue
-        if grid is not None and (problem := grid.mismatch(vol)):
+        if grid is not None and (problem := grid.mismatch(vol.shape, vol.affine)):
             report.error(vol.source, problem)
             continue
         values = np.unique(vol.array)
@@ -157,18 +142,25 @@ def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseRepo
             report.error(vol.source, f"mask is not binary (values {values[:6].tolist()})")
             continue
         task = 2 if name in L.GTV_NAMES else 1
-        if task in maps:
-            if maps[task].shape != vol.shape:
-                report.error(vol.source, f"shape {vol.shape} differs from the one-hot map's")
-                continue
-            expected = L.structure_mask(maps[task], name, task)
-            diff = int(np.count_nonzero(expected != vol.array.astype(bool)))
-            if diff:
-                labs = "+".join(str(k) for k in L.labels_of(name, task))
-                report.error(
-                    vol.source,
-                    f"differs from one-hot labels {labs} of Task00{task} in {diff} voxels",
-                )
+        if task not in maps:
+            continue
+        if maps[task].shape != vol.shape:
+            report.error(vol.source, f"shape {vol.shape} differs from the one-hot map's")
+            continue
+        expected = L.structure_mask(maps[task], name, task)
+        diff = int(np.count_nonzero(expected != vol.array.astype(bool)))
+        if diff:
+            labs = "+".join(str(k) for k in L.labels_of(name, task))
+            report.error(vol.source, f"differs from one-hot labels {labs} of Task00{task} in {diff} voxels")
+
+
+def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseReport:
+    """Run every check on one case (reads each file once; one file in memory besides the maps)."""
+    report = CaseReport(case.case_id)
+    _check_presence(report, case, expect_images, expect_onehot)
+    grid = _check_images(report, case)
+    maps = _check_maps(report, case, grid)
+    _check_masks(report, case, grid, maps)
     return report
 
 
@@ -176,7 +168,7 @@ def _check_one(args: tuple[Case, bool, bool]) -> CaseReport:
     return check_case(*args)
 
 
-def validate(
+def validate_dataset(
     root: str, workers: int = 1, progress: bool = True
 ) -> list[CaseReport]:
     """Validate every case under ``root``; returns one report per case, in case order."""
@@ -184,11 +176,7 @@ def validate(
     expect_images = any(c.files for c in ds)
     expect_onehot = any(c.onehot for c in ds)
     jobs = [(c, expect_images, expect_onehot) for c in ds]
-    bar = dict(total=len(jobs), desc="validate", unit="case", disable=not progress)
-    if workers <= 1:
-        return [check_case(*j) for j in tqdm(jobs, **bar)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(_check_one, jobs), **bar))
+    return run_in_order(_check_one, jobs, workers, desc="validate", progress=progress)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -200,7 +188,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per problem and a summary; exit status 1 when any error was found."""
-    reports = validate(args.data, workers=args.workers, progress=sys.stderr.isatty())
+    reports = validate_dataset(args.data, workers=args.workers, progress=True)
     n_err = n_info = 0
     for rep in reports:
         for f in rep.findings:

@@ -36,12 +36,16 @@ def check(
     atol: float = 1e-9,
     hint: str = "",
 ) -> bool:
-    """Print whether ``answer`` matches ``expected`` (numbers within ``rtol``; sets unordered)."""
+    """Print ✔, ✘, or "not answered yet" (for ``...`` or None) for ``answer`` against ``expected``.
+
+    Numbers match within ``rtol``/``atol``, sets ignore order, strings ignore case. A blank answer
+    never raises, so a notebook with unanswered exercises still runs top to bottom.
+    """
     ok = _same(answer, expected, rtol, atol)
     if ok:
         print(f"✔ {name}: correct")
     elif answer is None or answer is Ellipsis:
-        print(f"… {name}: replace the ... with your answer, then run the cell again")
+        print(f"… {name}: not answered yet (replace the ... with your answer and run the cells again)")
     else:
         print(f"✘ {name}: not quite (you gave {answer!r})." + (f" Hint: {hint}" if hint else ""))
     return ok

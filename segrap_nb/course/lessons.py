@@ -42,11 +42,13 @@ LESSONS: tuple[Lesson, ...] = (
            "resolution and label tables beside the dataset card, organ volumes, class "
            "imbalance, HU per organ", 25, "01"),
     Lesson("04_training.ipynb", "Training a compact 3D U-Net",
-           "resampling and caching, class-balanced patches, Dice + CE loss, quick CPU mode "
-           "vs a GPU setting, checkpoints, nnU-Net next steps", 30, "01, 03"),
+           "resampling and caching, class-balanced patches, augmentation with the L/R swap, "
+           "Dice + CE loss, a training loop by hand, quick CPU mode vs a GPU setting, one run "
+           "folder per setting, resuming, sliding windows, one new CT, nnU-Net next steps",
+           40, "01, 03"),
     Lesson("05_evaluation.ipynb", "Evaluating like the challenge",
-           "DSC, NSD and HD95 per organ, the official table, why small organs are hard, "
-           "failure cases", 25, "04"),
+           "DSC, NSD and HD95 per organ, empty masks, the official table, why small organs "
+           "are hard, failure cases, largest-piece clean-up, Task 2 (GTVp, GTVnd)", 30, "04"),
 )
 
 
@@ -54,12 +56,6 @@ def colab_badge(notebook: str) -> str:
     """Markdown of an "Open in Colab" badge for ``notebooks/<notebook>``."""
     url = f"https://colab.research.google.com/github/{REPO_SLUG}/blob/{BRANCH}/notebooks/{notebook}"
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
-
-
-def binder_badge(notebook: str = "00_index.ipynb") -> str:
-    """Markdown of a "launch Binder" badge opening ``notebooks/<notebook>`` in JupyterLab."""
-    url = f"https://mybinder.org/v2/gh/{REPO_SLUG}/{BRANCH}?urlpath=lab/tree/notebooks/{notebook}"
-    return f"[![Binder](https://mybinder.org/badge_logo.svg)]({url})"
 
 
 #: The first code cell of every notebook: on Colab it installs the kit and prepares the data
@@ -75,7 +71,7 @@ if "google.colab" in sys.modules:
     print("data:", data_root())'''
 
 
-def measured_runs() -> "pd.DataFrame | None":
+def measured_runs() -> pd.DataFrame | None:
     """Measured headless run time (s) and peak kernel memory (MB) per notebook, if recorded."""
     from importlib import resources
 
@@ -88,7 +84,19 @@ def measured_runs() -> "pd.DataFrame | None":
         return pd.read_csv(fh)
 
 
-def course_map() -> "pd.DataFrame":
+def measured_run(notebook: str) -> str:
+    """One line on the recorded headless run of ``notebook`` (seconds, peak MB), or why there is none."""
+    runs = measured_runs()
+    row = None if runs is None else runs[runs["notebook"] == notebook]
+    if row is None or row.empty:
+        return f"{notebook}: no measured run recorded (python benchmarks/bench_notebooks.py records one)"
+    sec, mb = float(row["seconds"].iloc[0]), float(row["peak_mb"].iloc[0])
+    return (f"{notebook}: measured headless run {sec:.0f} s ({sec / 60:.1f} min), peak memory "
+            f"{mb:.0f} MB, on the quick phantom and 2 CPU cores (benchmarks/bench_notebooks.py); "
+            "your machine and its load change it")
+
+
+def course_map() -> pd.DataFrame:
     """The course as a table: notebook, title, what it teaches, minutes, prerequisites, measured cost."""
     import pandas as pd
 

@@ -1,15 +1,20 @@
 """``segrap-nb evaluate``: score predictions per case and structure exactly as the challenge does.
 
-Reads ground truth and predictions as one-hot maps or per-structure masks (converted with the
-official table), from folders or the release zips; nnU-Net's flat folders of
-``segrap_XXXX.nii.gz`` label maps work as predictions too. Spacing comes from the ground
-truth; a prediction on another grid is an error, never a number.
+Reads ground truth and predictions from folders or the release zips, each case as its
+one-hot map when it has one (merged into structures with the official table; any integer
+dtype holding valid labels), else as its per-structure masks (any value > 0 is inside). Masks
+are scored each on its own, cropped to its bounding box, exactly as the organisers' scripts
+score their 45 mask files: masks may overlap in any way, and no one-hot map is built from
+them. nnU-Net's flat folders of ``segrap_XXXX.nii.gz`` label maps work as predictions too.
+Spacing comes from the ground truth; a prediction on another grid is an error, never a number,
+and a bad file is named with its side (``--pred`` or ``--gt``).
 
 Outputs (``--out DIR``, each written atomically):
 
-* ``official.csv`` — the organisers' per-case format: ``case``, then ``<Structure>_DSC`` for
-  every structure in official order, then ``<Structure>_NSD``, rounded to 4 decimals;
-* ``per_case.csv`` — tidy: case, structure, dsc, nsd, hd95 (mm);
+* ``official.csv`` — the organisers' own file (:mod:`segrap_nb.eval.official`): ``Name``, then
+  ``<Structure>_DSC`` for every structure in official order, then ``<Structure>_NSD``, one row
+  per case in their order, numbers rounded and printed as their script does;
+* ``per_case.csv`` — tidy: case, structure, dsc, nsd, hd95 (mm), pred_voxels, gt_voxels;
 * ``summary.csv`` — per structure mean and std of each metric, and a final row with the task
   mean (over the 45 OARs for Task 1, over GTVp and GTVnd for Task 2). HD95 is infinite when
   exactly one of the two masks is empty; its mean and std are taken over the finite values.
@@ -19,42 +24,47 @@ from __future__ import annotations
 
 import argparse
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from segrap_nb import labels as L
-from segrap_nb.io.atomic import atomic_open
-from segrap_nb.io.dataset import Case, SegRapDataset
 from segrap_nb.errors import DataError
 from segrap_nb.eval.metrics import evaluate_case
-
-#: Affine entries (mm) may differ by float32 rounding between writers.
-GRID_TOL_MM = 1e-3
+from segrap_nb.eval.official import official_order, official_table
+from segrap_nb.eval.reading import read_structures
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.dataset import Case, SegRapDataset
+from segrap_nb.parallel import run_in_order
 
 
 def _score_case(job: tuple[Case, Case, int]) -> list[dict]:
-    """Score one case: rows of (case, structure, dsc, nsd, hd95)."""
+    """Score one case: rows of (case, structure, dsc, nsd, hd95 mm, pred_voxels, gt_voxels)."""
     pred_case, gt_case, task = job
-    gt = gt_case.onehot_map(task)
-    pred = pred_case.onehot_map(task)
-    if pred.shape != gt.shape:
-        raise DataError(pred.source, f"prediction shape {pred.shape} differs from the ground truth's {gt.shape}")
-    if not np.allclose(pred.affine, gt.affine, atol=GRID_TOL_MM):
-        raise DataError(
-            pred.source,
-            "prediction is on a different grid than the ground truth (affine differs: "
-            f"spacing {tuple(round(s, 4) for s in pred.spacing)} vs "
-            f"{tuple(round(s, 4) for s in gt.spacing)} mm)",
-        )
-    scores = evaluate_case(pred.array, gt.array, gt.spacing, task)
+    gt, grid = read_structures(gt_case, task, "--gt")
+    pred, _ = read_structures(pred_case, task, "--pred", grid)
+    scores = evaluate_case(pred, gt, grid.spacing, task)
     return [
-        {"case": gt_case.case_id, "structure": name, "dsc": s.dsc, "nsd": s.nsd, "hd95": s.hd95}
+        {"case": gt_case.case_id, "structure": name, "dsc": s.dsc, "nsd": s.nsd, "hd95": s.hd95,
+         "pred_voxels": pred[name].voxels, "gt_voxels": gt[name].voxels}
         for name, s in scores.items()
     ]
+
+
+def _score_in_worker(job: tuple[Case, Case, int]) -> list[dict] | tuple[str, str]:
+    """:func:`_score_case` in a worker process: a DataError comes back as (source, problem) to re-raise."""
+    try:
+        return _score_case(job)
+    except DataError as exc:  # DataError's two-argument __init__ does not survive pickling
+        return exc.source, exc.problem
+
+
+def _rows(result: list[dict] | tuple[str, str]) -> list[dict]:
+    """A worker's rows, or its DataError raised again here."""
+    if isinstance(result, tuple):
+        raise DataError(*result)
+    return result
 
 
 def match_cases(pred: SegRapDataset, gt: SegRapDataset) -> list[tuple[Case, Case]]:
@@ -72,30 +82,17 @@ def evaluate(
     workers: int = 1,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Tidy per-case scores (case, structure, dsc, nsd, hd95 in mm) of every predicted case."""
+    """Tidy per-case scores (case, structure, dsc, nsd, hd95 in mm, pred_voxels, gt_voxels) of every predicted case."""
     pred = SegRapDataset(pred_root, flat_task=task)
     gt = SegRapDataset(gt_root)
     jobs = [(p, g, task) for p, g in match_cases(pred, gt)]
-    bar = dict(total=len(jobs), desc=f"evaluate Task00{task}", unit="case", disable=not progress)
-    if workers <= 1:
-        rows = [r for job in tqdm(jobs, **bar) for r in _score_case(job)]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = [r for res in tqdm(pool.map(_score_case, jobs), **bar) for r in res]
-    df = pd.DataFrame(rows, columns=["case", "structure", "dsc", "nsd", "hd95"])
+    results = run_in_order(_score_in_worker, jobs, workers, desc=f"evaluate Task00{task}", progress=progress)
+    rows = [r for res in results for r in _rows(res)]
+    df = pd.DataFrame(rows, columns=["case", "structure", "dsc", "nsd", "hd95", "pred_voxels", "gt_voxels"])
     df["structure"] = pd.Categorical(df["structure"], categories=L.structures(task), ordered=True)
     df = df.sort_values(["case", "structure"], ignore_index=True)
     df["structure"] = df["structure"].astype(str)
     return df
-
-
-def official_table(per_case: pd.DataFrame, task: int) -> pd.DataFrame:
-    """The organisers' per-case table: case, <S>_DSC ..., <S>_NSD ..., rounded to 4 decimals."""
-    names = list(L.structures(task))
-    dsc = per_case.pivot(index="case", columns="structure", values="dsc")[names]
-    nsd = per_case.pivot(index="case", columns="structure", values="nsd")[names]
-    table = pd.concat([dsc.add_suffix("_DSC"), nsd.add_suffix("_NSD")], axis=1).round(4)
-    return table.reset_index()
 
 
 def summary_table(per_case: pd.DataFrame, task: int) -> pd.DataFrame:
@@ -136,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the three CSV files and print the summary."""
     per_case = evaluate(args.pred, args.gt, args.task, workers=args.workers)
-    write_csv_atomic(official_table(per_case, args.task), args.out / "official.csv", float_format="%.4f")
+    order = official_order(args.pred, args.task, list(dict.fromkeys(per_case["case"])))
+    write_csv_atomic(official_table(per_case, args.task, order), args.out / "official.csv")
     write_csv_atomic(per_case, args.out / "per_case.csv")
     summary = summary_table(per_case, args.task)
     write_csv_atomic(summary, args.out / "summary.csv")

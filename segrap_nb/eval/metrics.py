@@ -23,7 +23,8 @@ package scans the full volume once per structure (bounding box by max-projection
 bool mask per structure) and sorts surfels with a Python ``sorted(zip(...))``; on a full-size
 SegRap case (1024 x 1024 x 126 voxels, 45 OARs) that costs tens of seconds per case (about
 1 s here). The bounding boxes of all labels come from one ``scipy.ndimage.find_objects`` pass
-over the one-hot map, each structure's masks are built only inside its crop, distances are
+over the one-hot map (separate masks: two max-projections each, see :mod:`segrap_nb.eval.crops`;
+no one-hot map is built from them), each structure's masks are built only inside its crop, distances are
 read from the distance transform only at the surfels (no float64 map of the whole crop), and
 surfels are sorted by ``np.lexsort``. The rest follows DeepMind's code step by step (same
 neighbour codes, same surfel areas, same distance transform on the same grid, same sums), so
@@ -42,26 +43,26 @@ at the ``shape + 1`` voxel corners), so even ties in the distance transform reso
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Mapping, Union
 
 import numpy as np
 from scipy import ndimage
 
 from segrap_nb import labels as _labels
+from segrap_nb.eval.crops import CroppedMask, crop_structures
+from segrap_nb.eval.surfels import surfel_area_table, surfels
+from segrap_nb.grid import bbox, union_box
 
 __all__ = [
     "StructureScore",
-    "surface_metrics",
-    "surface_distances",
     "evaluate_case",
+    "surface_distances",
+    "surface_metrics",
 ]
 
-#: A 3D bounding box as voxel index slices (what ``scipy.ndimage.find_objects`` returns).
-Box = tuple[slice, ...]
 #: A case's segmentation: a uint8 one-hot map, or a mapping structure name -> binary mask.
-Segmentation = Union[np.ndarray, Mapping[str, np.ndarray]]
+Segmentation = np.ndarray | Mapping[str, np.ndarray | CroppedMask]
 
 
 @dataclass(frozen=True)
@@ -92,62 +93,6 @@ def _check_spacing(spacing_mm: tuple[float, float, float]) -> tuple[float, float
     return spacing  # type: ignore[return-value]
 
 
-def _bbox(mask: np.ndarray) -> Box | None:
-    """Tight bounding box (voxel slices) of a binary mask, or None when it is empty."""
-    found = ndimage.find_objects(mask.view(np.uint8))
-    return found[0] if found else None
-
-
-def _union(a: Box | None, b: Box | None) -> Box | None:
-    """Smallest box containing both boxes (None stands for an empty mask)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
-
-
-@lru_cache(maxsize=64)
-def _surfel_area_table(spacing: tuple[float, float, float]) -> np.ndarray:
-    """Surface area in mm² of the surfels of each of the 256 neighbour codes at this spacing."""
-    # Same arithmetic, in the same order, as surface-distance's
-    # create_table_neighbour_code_to_surface_area, so the areas are bit-identical.
-    table = np.zeros([256])
-    for code in range(256):
-        normals = np.array(_NEIGHBOUR_CODE_TO_NORMALS[code])
-        sum_area = 0
-        for normal_idx in range(normals.shape[0]):
-            n = np.zeros([3])
-            n[0] = normals[normal_idx, 0] * spacing[1] * spacing[2]
-            n[1] = normals[normal_idx, 1] * spacing[0] * spacing[2]
-            n[2] = normals[normal_idx, 2] * spacing[0] * spacing[1]
-            sum_area += np.linalg.norm(n)
-        table[code] = sum_area
-    table.setflags(write=False)
-    return table
-
-
-def _neighbour_codes(crop: np.ndarray) -> np.ndarray:
-    """8-bit code of the 2x2x2 neighbourhood at each voxel corner of a crop (shape + 1 per axis).
-
-    Corner ``(i, j, k)`` sits between voxels ``i-1`` and ``i`` (and so on) of the crop; voxel
-    ``(i-1, j-1, k-1)`` is bit 7 and voxel ``(i, j, k)`` bit 0, exactly like surface-distance's
-    ``correlate(crop, [[[128, 64], [32, 16]], [[8, 4], [2, 1]]])``, done as three shifted ORs.
-    """
-    padded = np.zeros(tuple(s + 2 for s in crop.shape), np.uint8)
-    padded[1:-1, 1:-1, 1:-1] = crop
-    q = (padded[:, :, :-1] << 1) | padded[:, :, 1:]  # 2 bits: axis 2
-    r = (q[:, :-1] << 2) | q[:, 1:]  # 4 bits: axes 1, 2
-    return (r[:-1] << 4) | r[1:]  # 8 bits: axes 0, 1, 2
-
-
-def _surfels(crop: np.ndarray, area_table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Surfel corner mask (bool, shape + 1) and the surfel areas in mm² (C order) of a crop."""
-    codes = _neighbour_codes(crop)
-    border = (codes != 0) & (codes != 255)
-    return border, area_table[codes[border]]
-
-
 def _sorted(distances: np.ndarray, areas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort surfels by (distance, area), the order of surface-distance's sorted(zip(...))."""
     order = np.lexsort((areas, distances))
@@ -172,11 +117,10 @@ def _distances_to(
         ~surface, sampling=spacing, return_distances=False, return_indices=True
     )
     where = np.nonzero(at)
-    total = None
+    total = np.zeros(len(where[0]))
     for ax in range(3):
         d = (nearest[ax][where] - where[ax]).astype(np.float64) * spacing[ax]
-        d *= d
-        total = d if total is None else total + d
+        total += d * d
     return np.sqrt(total)
 
 
@@ -184,9 +128,9 @@ def _crop_distances(
     pred: np.ndarray, gt: np.ndarray, spacing: tuple[float, float, float]
 ) -> dict[str, np.ndarray]:
     """surface-distance's dict of sorted distances (mm) and surfel areas (mm²) from two crops."""
-    area_table = _surfel_area_table(spacing)
-    border_gt, areas_gt = _surfels(gt, area_table)
-    border_pred, areas_pred = _surfels(pred, area_table)
+    area_table = surfel_area_table(spacing)
+    border_gt, areas_gt = surfels(gt, area_table)
+    border_pred, areas_pred = surfels(pred, area_table)
     dist_gt_to_pred, areas_gt = _sorted(_distances_to(border_pred, border_gt, spacing), areas_gt)
     dist_pred_to_gt, areas_pred = _sorted(
         _distances_to(border_gt, border_pred, spacing), areas_pred
@@ -204,7 +148,7 @@ def _robust_hausdorff(distances: np.ndarray, areas: np.ndarray, percent: float) 
     if len(distances) == 0:
         return math.inf
     cumulative = np.cumsum(areas) / np.sum(areas)
-    idx = np.searchsorted(cumulative, percent / 100.0)
+    idx = int(np.searchsorted(cumulative, percent / 100.0))
     return float(distances[min(idx, len(distances) - 1)])
 
 
@@ -256,12 +200,12 @@ def surface_metrics(
     if pred.shape != gt.shape:
         raise ValueError(f"pred has shape {pred.shape} but gt has shape {gt.shape}")
     spacing = _check_spacing(spacing_mm)
-    box_pred, box_gt = _bbox(pred), _bbox(gt)
+    box_pred, box_gt = bbox(pred), bbox(gt)
     if box_pred is None and box_gt is None:
         return BOTH_EMPTY
     if box_pred is None or box_gt is None:
         return ONE_EMPTY
-    box = _union(box_pred, box_gt)
+    box = union_box(box_pred, box_gt)
     return _score_crops(pred[box], gt[box], spacing, float(tolerance_mm))
 
 
@@ -281,7 +225,7 @@ def surface_distances(
     if pred.shape != gt.shape:
         raise ValueError(f"pred has shape {pred.shape} but gt has shape {gt.shape}")
     spacing = _check_spacing(spacing_mm)
-    box = _union(_bbox(pred), _bbox(gt))
+    box = union_box(bbox(pred), bbox(gt))
     if box is None:
         empty = np.array([])
         return {
@@ -298,64 +242,6 @@ def surface_distances(
 # --------------------------------------------------------------------------------------------
 
 
-class _Structures:
-    """Per-structure bounding boxes and cropped masks of one segmentation (one-hot map or masks)."""
-
-    def __init__(self, what: str, seg: Segmentation, task: int) -> None:
-        self.task = task
-        self.onehot: np.ndarray | None = None
-        self.masks: dict[str, np.ndarray] = {}
-        self._label_boxes: list[Box | None] = []
-        if isinstance(seg, Mapping):
-            given = {_labels.canonical_name(k): v for k, v in seg.items()}
-            missing = [n for n in _labels.structures(task) if n not in given]
-            if missing:
-                raise KeyError(f"{what} has no mask for: {', '.join(missing)}")
-            self.masks = {
-                n: _as_bool_3d(f"{what}[{n!r}]", given[n]) for n in _labels.structures(task)
-            }
-            shapes = {m.shape for m in self.masks.values()}
-            if len(shapes) != 1:
-                raise ValueError(f"{what}'s masks have different shapes: {sorted(shapes)}")
-            self.shape = shapes.pop()
-            return
-        onehot = np.asarray(seg)
-        if onehot.ndim != 3:
-            raise ValueError(
-                f"{what} must be a 3D one-hot map or a dict of masks, got shape {onehot.shape}"
-            )
-        if onehot.dtype != np.uint8:
-            raise TypeError(
-                f"{what} one-hot map must be uint8, got {onehot.dtype} (read labels with "
-                "np.asanyarray(img.dataobj), not get_fdata(), or pass a dict of masks)"
-            )
-        # One pass over the volume gives the tight box of every label present.
-        self._label_boxes = ndimage.find_objects(onehot)
-        top = _labels.max_label(self.task)
-        if len(self._label_boxes) > top:
-            raise ValueError(
-                f"{what} holds label {len(self._label_boxes)}; task {task} labels are 0..{top}"
-            )
-        self.onehot = onehot
-        self.shape = onehot.shape
-
-    def box(self, name: str) -> Box | None:
-        """Tight bounding box of a structure, or None when it is empty."""
-        if self.onehot is None:
-            return _bbox(self.masks[name])
-        box = None
-        for lab in _labels.labels_of(name, self.task):
-            if lab <= len(self._label_boxes):
-                box = _union(box, self._label_boxes[lab - 1])
-        return box
-
-    def crop(self, name: str, box: Box) -> np.ndarray:
-        """The structure's bool mask inside ``box``."""
-        if self.onehot is None:
-            return self.masks[name][box]
-        return _labels.structure_mask(self.onehot[box], name, self.task)
-
-
 def evaluate_case(
     pred: Segmentation,
     gt: Segmentation,
@@ -366,294 +252,28 @@ def evaluate_case(
 
     ``pred`` and ``gt`` are each a uint8 one-hot map (task 1: labels 0..54, merged into the 45
     OARs with the official table; task 2: 1 = GTVp, 2 = GTVnd) or a mapping structure name ->
-    binary mask. ``spacing_mm`` is the ground truth's voxel size in mm, in the arrays' axis
+    binary mask (or :class:`~segrap_nb.eval.crops.CroppedMask`). Masks are scored each on its
+    own, as the organisers' scripts do, so predicted masks may overlap in ways no one-hot label
+    represents. ``spacing_mm`` is the ground truth's voxel size in mm, in the arrays' axis
     order. Returns structure name -> :class:`StructureScore`, in the official order.
     """
-    names = _labels.structures(task)
     spacing = _check_spacing(spacing_mm)
-    p = _Structures("pred", pred, task)
-    g = _Structures("gt", gt, task)
-    if p.shape != g.shape:
-        raise ValueError(f"pred has shape {p.shape} but gt has shape {g.shape}")
+    p = crop_structures(pred, task, "pred")
+    g = crop_structures(gt, task, "gt")
+    shape_p, shape_g = next(iter(p.values())).shape, next(iter(g.values())).shape
+    if shape_p != shape_g:
+        raise ValueError(f"pred has shape {shape_p} but gt has shape {shape_g}")
     scores: dict[str, StructureScore] = {}
-    for name in names:
-        box_pred, box_gt = p.box(name), g.box(name)
+    for name in _labels.structures(task):
+        box_pred, box_gt = p[name].box, g[name].box
         if box_pred is None and box_gt is None:
             scores[name] = BOTH_EMPTY
         elif box_pred is None or box_gt is None:
             scores[name] = ONE_EMPTY
         else:
-            box = _union(box_pred, box_gt)
+            box = union_box(box_pred, box_gt)
+            assert box is not None
             scores[name] = _score_crops(
-                p.crop(name, box), g.crop(name, box), spacing, _labels.NSD_TOLERANCE_MM[name]
+                p[name].inside(box), g[name].inside(box), spacing, _labels.NSD_TOLERANCE_MM[name]
             )
     return scores
-
-
-# --------------------------------------------------------------------------------------------
-# Surfel normals per neighbour code
-# --------------------------------------------------------------------------------------------
-# Copied verbatim from DeepMind's surface-distance (surface_distance/lookup_tables.py,
-# Copyright 2018 Google Inc., Apache License 2.0, https://github.com/deepmind/surface-distance).
-# For each of the 256 codes of a 2x2x2 neighbourhood it lists the normals of the marching-cubes
-# triangles ("surfels"); a normal's length encodes the triangle's area for unit spacing.
-# pylint: disable=line-too-long
-# fmt: off
-_NEIGHBOUR_CODE_TO_NORMALS: list[list[list[float]]] = [
-    [[0, 0, 0]],
-    [[0.125, 0.125, 0.125]],
-    [[-0.125, -0.125, 0.125]],
-    [[-0.25, -0.25, 0.0], [0.25, 0.25, -0.0]],
-    [[0.125, -0.125, 0.125]],
-    [[-0.25, -0.0, -0.25], [0.25, 0.0, 0.25]],
-    [[0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[0.5, 0.0, -0.0], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[-0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25]],
-    [[0.5, 0.0, 0.0], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.25, -0.25, 0.0], [0.25, -0.25, 0.0]],
-    [[0.5, 0.0, 0.0], [0.25, -0.25, 0.25], [-0.125, 0.125, -0.125]],
-    [[-0.5, 0.0, 0.0], [-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[0.5, 0.0, 0.0], [0.5, 0.0, 0.0]],
-    [[0.125, -0.125, -0.125]],
-    [[0.0, -0.25, -0.25], [0.0, 0.25, 0.25]],
-    [[-0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, -0.5, 0.0], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, 0.0, -0.5], [0.25, 0.25, 0.25], [-0.125, -0.125, -0.125]],
-    [[-0.125, -0.125, 0.125], [0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[-0.125, -0.125, -0.125], [-0.25, -0.25, -0.25], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, -0.25, -0.25], [0.0, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25], [0.125, -0.125, -0.125]],
-    [[0.125, 0.125, 0.125], [0.375, 0.375, 0.375], [0.0, -0.25, 0.25], [-0.25, 0.0, 0.25]],
-    [[0.125, -0.125, -0.125], [0.25, -0.25, 0.0], [0.25, -0.25, 0.0]],
-    [[0.375, 0.375, 0.375], [0.0, 0.25, -0.25], [-0.125, -0.125, -0.125], [-0.25, 0.25, 0.0]],
-    [[-0.5, 0.0, 0.0], [-0.125, -0.125, -0.125], [-0.25, -0.25, -0.25], [0.125, 0.125, 0.125]],
-    [[-0.5, 0.0, 0.0], [-0.125, -0.125, -0.125], [-0.25, -0.25, -0.25]],
-    [[0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.0, -0.25, 0.25], [0.0, 0.25, -0.25]],
-    [[0.0, -0.5, 0.0], [0.125, 0.125, -0.125], [0.25, 0.25, -0.25]],
-    [[0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [-0.25, -0.0, -0.25], [0.25, 0.0, 0.25]],
-    [[0.0, -0.25, 0.25], [0.0, 0.25, -0.25], [0.125, -0.125, 0.125]],
-    [[-0.375, -0.375, 0.375], [-0.0, 0.25, 0.25], [0.125, 0.125, -0.125], [-0.25, -0.0, -0.25]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[-0.0, 0.0, 0.5], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.25, 0.25, -0.25], [0.25, 0.25, -0.25], [0.125, 0.125, -0.125], [-0.125, -0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [0.25, -0.25, 0.0], [0.25, -0.25, 0.0]],
-    [[0.5, 0.0, 0.0], [0.25, -0.25, 0.25], [-0.125, 0.125, -0.125], [0.125, -0.125, 0.125]],
-    [[0.0, 0.25, -0.25], [0.375, -0.375, -0.375], [-0.125, 0.125, 0.125], [0.25, 0.25, 0.0]],
-    [[-0.5, 0.0, 0.0], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.25, -0.25, 0.0], [-0.25, 0.25, 0.0]],
-    [[0.0, 0.5, 0.0], [-0.25, 0.25, 0.25], [0.125, -0.125, -0.125]],
-    [[0.0, 0.5, 0.0], [0.125, -0.125, 0.125], [-0.25, 0.25, -0.25]],
-    [[0.0, 0.5, 0.0], [0.0, -0.5, 0.0]],
-    [[0.25, -0.25, 0.0], [-0.25, 0.25, 0.0], [0.125, -0.125, 0.125]],
-    [[-0.375, -0.375, -0.375], [-0.25, 0.0, 0.25], [-0.125, -0.125, -0.125], [-0.25, 0.25, 0.0]],
-    [[0.125, 0.125, 0.125], [0.0, -0.5, 0.0], [-0.25, -0.25, -0.25], [-0.125, -0.125, -0.125]],
-    [[0.0, -0.5, 0.0], [-0.25, -0.25, -0.25], [-0.125, -0.125, -0.125]],
-    [[-0.125, 0.125, 0.125], [0.25, -0.25, 0.0], [-0.25, 0.25, 0.0]],
-    [[0.0, 0.5, 0.0], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.375, 0.375, -0.375], [-0.25, -0.25, 0.0], [-0.125, 0.125, -0.125], [-0.25, 0.0, 0.25]],
-    [[0.0, 0.5, 0.0], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125]],
-    [[0.25, -0.25, 0.0], [-0.25, 0.25, 0.0], [0.25, -0.25, 0.0], [0.25, -0.25, 0.0]],
-    [[-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0], [-0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0]],
-    [[-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0]],
-    [[-0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [-0.25, -0.25, 0.0], [0.25, 0.25, -0.0]],
-    [[0.0, -0.25, 0.25], [0.0, -0.25, 0.25]],
-    [[0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125]],
-    [[0.0, -0.25, 0.25], [0.0, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.375, -0.375, 0.375], [0.0, -0.25, -0.25], [-0.125, 0.125, -0.125], [0.25, 0.25, 0.0]],
-    [[-0.125, -0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25]],
-    [[0.5, 0.0, 0.0], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.0, 0.5, 0.0], [-0.25, 0.25, -0.25], [0.125, -0.125, 0.125]],
-    [[-0.25, 0.25, -0.25], [-0.25, 0.25, -0.25], [-0.125, 0.125, -0.125], [-0.125, 0.125, -0.125]],
-    [[-0.25, 0.0, -0.25], [0.375, -0.375, -0.375], [0.0, 0.25, -0.25], [-0.125, 0.125, 0.125]],
-    [[0.5, 0.0, 0.0], [-0.25, 0.25, -0.25], [0.125, -0.125, 0.125]],
-    [[-0.25, 0.0, 0.25], [0.25, 0.0, -0.25]],
-    [[-0.0, 0.0, 0.5], [-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [-0.25, 0.0, 0.25], [0.25, 0.0, -0.25]],
-    [[-0.25, -0.0, -0.25], [-0.375, 0.375, 0.375], [-0.25, -0.25, 0.0], [-0.125, 0.125, 0.125]],
-    [[0.0, 0.0, -0.5], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125]],
-    [[-0.0, 0.0, 0.5], [0.0, 0.0, 0.5]],
-    [[0.125, 0.125, 0.125], [0.125, 0.125, 0.125], [0.25, 0.25, 0.25], [0.0, 0.0, 0.5]],
-    [[0.125, 0.125, 0.125], [0.25, 0.25, 0.25], [0.0, 0.0, 0.5]],
-    [[-0.25, 0.0, 0.25], [0.25, 0.0, -0.25], [-0.125, 0.125, 0.125]],
-    [[-0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25], [0.25, 0.0, -0.25]],
-    [[0.125, -0.125, 0.125], [0.25, 0.0, 0.25], [0.25, 0.0, 0.25]],
-    [[0.25, 0.0, 0.25], [-0.375, -0.375, 0.375], [-0.25, 0.25, 0.0], [-0.125, -0.125, 0.125]],
-    [[-0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.25, 0.0, 0.25], [0.25, 0.0, 0.25]],
-    [[0.25, 0.0, 0.25], [0.25, 0.0, 0.25]],
-    [[-0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [0.0, -0.25, 0.25], [0.0, 0.25, -0.25]],
-    [[0.0, -0.5, 0.0], [0.125, 0.125, -0.125], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125]],
-    [[0.0, -0.25, 0.25], [0.0, -0.25, 0.25], [0.125, -0.125, 0.125]],
-    [[0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.0, -0.25, 0.25], [0.0, -0.25, 0.25], [0.0, -0.25, 0.25], [0.0, 0.25, -0.25]],
-    [[0.0, 0.25, 0.25], [0.0, 0.25, 0.25], [0.125, -0.125, -0.125]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[-0.0, 0.0, 0.5], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[-0.0, 0.5, 0.0], [-0.25, 0.25, -0.25], [0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, -0.25, -0.25], [0.0, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.5, 0.0, -0.0], [0.25, -0.25, -0.25], [0.125, -0.125, -0.125]],
-    [[-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125], [-0.25, 0.25, 0.25], [0.125, -0.125, -0.125]],
-    [[0.375, -0.375, 0.375], [0.0, 0.25, 0.25], [-0.125, 0.125, -0.125], [-0.25, 0.0, 0.25]],
-    [[0.0, -0.5, 0.0], [-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[-0.375, -0.375, 0.375], [0.25, -0.25, 0.0], [0.0, 0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [-0.25, 0.25, 0.25], [0.0, 0.0, 0.5]],
-    [[0.125, 0.125, 0.125], [0.0, 0.25, 0.25], [0.0, 0.25, 0.25]],
-    [[0.0, 0.25, 0.25], [0.0, 0.25, 0.25]],
-    [[0.5, 0.0, -0.0], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[-0.25, -0.0, -0.25], [0.25, 0.0, 0.25], [0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[-0.25, -0.25, 0.0], [0.25, 0.25, -0.0], [0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.25, -0.25, 0.0], [0.25, 0.25, -0.0], [0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[-0.25, -0.0, -0.25], [0.25, 0.0, 0.25], [0.125, 0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[0.5, 0.0, -0.0], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[0.0, 0.25, 0.25], [0.0, 0.25, 0.25]],
-    [[0.125, 0.125, 0.125], [0.0, 0.25, 0.25], [0.0, 0.25, 0.25]],
-    [[-0.125, 0.125, 0.125], [-0.25, 0.25, 0.25], [0.0, 0.0, 0.5]],
-    [[-0.375, -0.375, 0.375], [0.25, -0.25, 0.0], [0.0, 0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.0, -0.5, 0.0], [-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[0.375, -0.375, 0.375], [0.0, 0.25, 0.25], [-0.125, 0.125, -0.125], [-0.25, 0.0, 0.25]],
-    [[-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125], [-0.25, 0.25, 0.25], [0.125, -0.125, -0.125]],
-    [[0.5, 0.0, -0.0], [0.25, -0.25, -0.25], [0.125, -0.125, -0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, -0.25, -0.25], [0.0, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[-0.0, 0.5, 0.0], [-0.25, 0.25, -0.25], [0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[-0.0, 0.0, 0.5], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, 0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[0.0, 0.25, 0.25], [0.0, 0.25, 0.25], [0.125, -0.125, -0.125]],
-    [[0.0, -0.25, -0.25], [0.0, 0.25, 0.25], [0.0, 0.25, 0.25], [0.0, 0.25, 0.25]],
-    [[0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.0, -0.25, 0.25], [0.0, -0.25, 0.25], [0.125, -0.125, 0.125]],
-    [[0.0, -0.5, 0.0], [0.125, 0.125, -0.125], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [0.0, -0.25, 0.25], [0.0, 0.25, -0.25]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.25, 0.0, 0.25], [0.25, 0.0, 0.25]],
-    [[0.125, 0.125, 0.125], [0.25, 0.0, 0.25], [0.25, 0.0, 0.25]],
-    [[-0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125]],
-    [[0.25, 0.0, 0.25], [-0.375, -0.375, 0.375], [-0.25, 0.25, 0.0], [-0.125, -0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [0.25, 0.0, 0.25], [0.25, 0.0, 0.25]],
-    [[-0.25, -0.0, -0.25], [0.25, 0.0, 0.25], [0.25, 0.0, 0.25], [0.25, 0.0, 0.25]],
-    [[-0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[-0.25, 0.0, 0.25], [0.25, 0.0, -0.25], [-0.125, 0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.25, 0.25, 0.25], [0.0, 0.0, 0.5]],
-    [[0.125, 0.125, 0.125], [0.125, 0.125, 0.125], [0.25, 0.25, 0.25], [0.0, 0.0, 0.5]],
-    [[-0.0, 0.0, 0.5], [0.0, 0.0, 0.5]],
-    [[0.0, 0.0, -0.5], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125]],
-    [[-0.25, -0.0, -0.25], [-0.375, 0.375, 0.375], [-0.25, -0.25, 0.0], [-0.125, 0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [-0.25, 0.0, 0.25], [0.25, 0.0, -0.25]],
-    [[-0.0, 0.0, 0.5], [-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[-0.25, 0.0, 0.25], [0.25, 0.0, -0.25]],
-    [[0.5, 0.0, 0.0], [-0.25, 0.25, -0.25], [0.125, -0.125, 0.125]],
-    [[-0.25, 0.0, -0.25], [0.375, -0.375, -0.375], [0.0, 0.25, -0.25], [-0.125, 0.125, 0.125]],
-    [[-0.25, 0.25, -0.25], [-0.25, 0.25, -0.25], [-0.125, 0.125, -0.125], [-0.125, 0.125, -0.125]],
-    [[-0.0, 0.5, 0.0], [-0.25, 0.25, -0.25], [0.125, -0.125, 0.125]],
-    [[0.5, 0.0, 0.0], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[0.375, -0.375, 0.375], [0.0, -0.25, -0.25], [-0.125, 0.125, -0.125], [0.25, 0.25, 0.0]],
-    [[0.0, -0.25, 0.25], [0.0, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.0, 0.0, 0.5], [0.25, -0.25, 0.25], [0.125, -0.125, 0.125]],
-    [[0.0, -0.25, 0.25], [0.0, -0.25, 0.25]],
-    [[-0.125, -0.125, 0.125], [-0.25, -0.25, 0.0], [0.25, 0.25, -0.0]],
-    [[-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.125, -0.125, 0.125]],
-    [[-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0]],
-    [[0.125, 0.125, 0.125], [-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0]],
-    [[-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0], [-0.125, -0.125, 0.125]],
-    [[-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0], [-0.25, -0.25, 0.0], [0.25, 0.25, -0.0]],
-    [[0.0, 0.5, 0.0], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125]],
-    [[-0.375, 0.375, -0.375], [-0.25, -0.25, 0.0], [-0.125, 0.125, -0.125], [-0.25, 0.0, 0.25]],
-    [[0.0, 0.5, 0.0], [0.25, 0.25, -0.25], [-0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [0.25, -0.25, 0.0], [-0.25, 0.25, 0.0]],
-    [[0.0, -0.5, 0.0], [-0.25, -0.25, -0.25], [-0.125, -0.125, -0.125]],
-    [[0.125, 0.125, 0.125], [0.0, -0.5, 0.0], [-0.25, -0.25, -0.25], [-0.125, -0.125, -0.125]],
-    [[-0.375, -0.375, -0.375], [-0.25, 0.0, 0.25], [-0.125, -0.125, -0.125], [-0.25, 0.25, 0.0]],
-    [[0.25, -0.25, 0.0], [-0.25, 0.25, 0.0], [0.125, -0.125, 0.125]],
-    [[0.0, 0.5, 0.0], [0.0, -0.5, 0.0]],
-    [[0.0, 0.5, 0.0], [0.125, -0.125, 0.125], [-0.25, 0.25, -0.25]],
-    [[0.0, 0.5, 0.0], [-0.25, 0.25, 0.25], [0.125, -0.125, -0.125]],
-    [[0.25, -0.25, 0.0], [-0.25, 0.25, 0.0]],
-    [[-0.5, 0.0, 0.0], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.0, 0.25, -0.25], [0.375, -0.375, -0.375], [-0.125, 0.125, 0.125], [0.25, 0.25, 0.0]],
-    [[0.5, 0.0, 0.0], [0.25, -0.25, 0.25], [-0.125, 0.125, -0.125], [0.125, -0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [0.25, -0.25, 0.0], [0.25, -0.25, 0.0]],
-    [[0.25, 0.25, -0.25], [0.25, 0.25, -0.25], [0.125, 0.125, -0.125], [-0.125, -0.125, 0.125]],
-    [[-0.0, 0.0, 0.5], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[-0.375, -0.375, 0.375], [-0.0, 0.25, 0.25], [0.125, 0.125, -0.125], [-0.25, -0.0, -0.25]],
-    [[0.0, -0.25, 0.25], [0.0, 0.25, -0.25], [0.125, -0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [-0.25, -0.0, -0.25], [0.25, 0.0, 0.25]],
-    [[0.125, -0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.0, -0.5, 0.0], [0.125, 0.125, -0.125], [0.25, 0.25, -0.25]],
-    [[0.0, -0.25, 0.25], [0.0, 0.25, -0.25]],
-    [[0.125, 0.125, 0.125], [0.125, -0.125, 0.125]],
-    [[0.125, -0.125, 0.125]],
-    [[-0.5, 0.0, 0.0], [-0.125, -0.125, -0.125], [-0.25, -0.25, -0.25]],
-    [[-0.5, 0.0, 0.0], [-0.125, -0.125, -0.125], [-0.25, -0.25, -0.25], [0.125, 0.125, 0.125]],
-    [[0.375, 0.375, 0.375], [0.0, 0.25, -0.25], [-0.125, -0.125, -0.125], [-0.25, 0.25, 0.0]],
-    [[0.125, -0.125, -0.125], [0.25, -0.25, 0.0], [0.25, -0.25, 0.0]],
-    [[0.125, 0.125, 0.125], [0.375, 0.375, 0.375], [0.0, -0.25, 0.25], [-0.25, 0.0, 0.25]],
-    [[-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25], [0.125, -0.125, -0.125]],
-    [[0.0, -0.25, -0.25], [0.0, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[-0.125, 0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[-0.125, -0.125, -0.125], [-0.25, -0.25, -0.25], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, 0.0, -0.5], [0.25, 0.25, 0.25], [-0.125, -0.125, -0.125]],
-    [[0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, -0.5, 0.0], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[-0.125, -0.125, 0.125], [0.125, -0.125, -0.125]],
-    [[0.0, -0.25, -0.25], [0.0, 0.25, 0.25]],
-    [[0.125, -0.125, -0.125]],
-    [[0.5, 0.0, 0.0], [0.5, 0.0, 0.0]],
-    [[-0.5, 0.0, 0.0], [-0.25, 0.25, 0.25], [-0.125, 0.125, 0.125]],
-    [[0.5, 0.0, 0.0], [0.25, -0.25, 0.25], [-0.125, 0.125, -0.125]],
-    [[0.25, -0.25, 0.0], [0.25, -0.25, 0.0]],
-    [[0.5, 0.0, 0.0], [-0.25, -0.25, 0.25], [-0.125, -0.125, 0.125]],
-    [[-0.25, 0.0, 0.25], [-0.25, 0.0, 0.25]],
-    [[0.125, 0.125, 0.125], [-0.125, 0.125, 0.125]],
-    [[-0.125, 0.125, 0.125]],
-    [[0.5, 0.0, -0.0], [0.25, 0.25, 0.25], [0.125, 0.125, 0.125]],
-    [[0.125, -0.125, 0.125], [-0.125, -0.125, 0.125]],
-    [[-0.25, -0.0, -0.25], [0.25, 0.0, 0.25]],
-    [[0.125, -0.125, 0.125]],
-    [[-0.25, -0.25, 0.0], [0.25, 0.25, -0.0]],
-    [[-0.125, -0.125, 0.125]],
-    [[0.125, 0.125, 0.125]],
-    [[0, 0, 0]]]
-# fmt: on

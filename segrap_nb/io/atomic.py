@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +34,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open a temporary file for writing; on success it replaces ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+
+
+@contextmanager
+def atomic_paths(paths: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Temporary paths beside several files; all renamed into place on success, none on failure."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(atomic_path(p)) for p in paths]

@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -152,7 +152,13 @@ class SegRapDataset:
 
     def _add_tree(self, root: Path, flat_task: int | None) -> None:
         zips = []
-        for dirpath, dirnames, filenames in os.walk(root):
+        seen: set[str] = set()  # real folders already scanned: linked folders are followed once
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen:  # a link loop, or a second link to the same folder
+                dirnames[:] = []
+                continue
+            seen.add(real)
             dirnames.sort()
             for fn in sorted(filenames):
                 full = Path(dirpath) / fn

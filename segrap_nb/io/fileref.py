@@ -6,7 +6,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from segrap_nb.errors import DataError
 
@@ -19,7 +19,7 @@ class FileRef:
     member: str | None = None
 
     @classmethod
-    def of(cls, value: "FileRef | str | os.PathLike") -> "FileRef":
+    def of(cls, value: FileRef | str | os.PathLike) -> FileRef:
         """Coerce a path or an existing reference into a FileRef."""
         return value if isinstance(value, FileRef) else cls(Path(value))
 
@@ -31,7 +31,7 @@ class FileRef:
     def __str__(self) -> str:
         return f"{self.path}!{self.member}" if self.member else str(self.path)
 
-    def open(self) -> BinaryIO:
+    def open(self) -> IO[bytes]:
         """Open the raw (still compressed) bytes for reading; errors name the file."""
         if self.member is None:
             try:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import io
 import os
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import nibabel as nib
 import numpy as np
@@ -28,12 +30,12 @@ try:  # ISA-L is the fastest gzip decoder on PyPI; fall back to the standard lib
 
     GZIP_BACKEND = "isal"
 except ImportError:  # pragma: no cover - exercised only without python-isal
-    import gzip as _gzip
+    import gzip as _gzip  # type: ignore[no-redef]
 
     GZIP_BACKEND = "zlib"
 
-from segrap_nb.io.atomic import atomic_open
 from segrap_nb.errors import DataError
+from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.fileref import FileRef
 
 _HEADER_BYTES = 540 + 4  # a NIfTI-2 header plus the extension flag; NIfTI-1 needs 348 + 4
@@ -79,11 +81,15 @@ class Volume:
         return nib.aff2axcodes(self.affine)
 
 
-def _open_gzip(ref: FileRef) -> BinaryIO:
-    raw = ref.open()
-    if not ref.name.endswith(".gz"):
-        return raw
-    return _gzip.GzipFile(fileobj=raw, mode="rb")
+@contextmanager
+def open_stream(ref: FileRef) -> Iterator[IO[bytes]]:
+    """The decompressed byte stream of a .nii.gz (or the raw stream of a .nii); closes both."""
+    with ref.open() as raw:
+        if not ref.name.endswith(".gz"):
+            yield raw
+            return
+        with _gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            yield stream  # type: ignore[misc]  # a GzipFile is a binary stream
 
 
 def _parse_header(ref: FileRef, first: bytes) -> NiftiInfo:
@@ -91,10 +97,11 @@ def _parse_header(ref: FileRef, first: bytes) -> NiftiInfo:
     if len(first) < 348:
         raise DataError(ref, f"not a NIfTI file: only {len(first)} bytes")
     klass: type[nib.Nifti1Header]
-    sizeof = int.from_bytes(first[:4], "little")
-    if sizeof in (348, 348 << 24):
+    # sizeof_hdr is 348 (NIfTI-1) or 540 (NIfTI-2) in the file's byte order, which may be either.
+    sizes = {int.from_bytes(first[:4], "little"), int.from_bytes(first[:4], "big")}
+    if 348 in sizes:
         klass = nib.Nifti1Header
-    elif sizeof in (540, 540 << 24):
+    elif 540 in sizes:
         klass = nib.Nifti2Header
     else:
         raise DataError(ref, "not a NIfTI file (bad header size field)")
@@ -123,7 +130,7 @@ def _parse_header(ref: FileRef, first: bytes) -> NiftiInfo:
     )
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         chunk = stream.read(n - len(buf))
@@ -133,7 +140,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return bytes(buf)
 
 
-def _wrap_errors(ref: FileRef, exc: BaseException) -> DataError:
+def decode_error(ref: FileRef, exc: BaseException) -> DataError:
     """Turn a low-level decoding error into a one-line message naming the file."""
     if isinstance(exc, DataError):
         return exc
@@ -150,10 +157,10 @@ def read_header(ref: FileRef | str | os.PathLike) -> NiftiInfo:
     """Read only the header (shape, spacing in mm, affine, dtype); no voxel data is decoded."""
     ref = FileRef.of(ref)
     try:
-        with _open_gzip(ref) as stream:
+        with open_stream(ref) as stream:
             first = _read_exact(stream, _HEADER_BYTES)
     except Exception as exc:
-        raise _wrap_errors(ref, exc) from None
+        raise decode_error(ref, exc) from None
     return _parse_header(ref, first)
 
 
@@ -165,14 +172,14 @@ def read_nifti(ref: FileRef | str | os.PathLike, *, check_finite: bool = True) -
     """
     ref = FileRef.of(ref)
     try:
-        with _open_gzip(ref) as stream:
+        with open_stream(ref) as stream:
             first = _read_exact(stream, _HEADER_BYTES)
             info = _parse_header(ref, first)
             if len(info.shape) != 3:
                 raise DataError(ref, f"expected a 3D volume, header says shape {info.shape}")
             count = int(np.prod(info.shape))
             out = np.empty(count, dtype=info.dtype)
-            view = memoryview(out.view(np.uint8))
+            view = out.view(np.uint8).data
             pre = first[info.offset:]
             if info.offset > len(first):  # extensions: skip them
                 _read_exact(stream, info.offset - len(first))
@@ -181,7 +188,7 @@ def read_nifti(ref: FileRef | str | os.PathLike, *, check_finite: bool = True) -
             view[:n] = pre[:n]
             # Decompress straight into the output buffer: no temporary copy of the volume.
             while n < view.nbytes:
-                got = stream.readinto(view[n:])
+                got = stream.readinto(view[n:])  # type: ignore[attr-defined]  # all our streams have it
                 if not got:
                     break
                 n += got
@@ -190,14 +197,16 @@ def read_nifti(ref: FileRef | str | os.PathLike, *, check_finite: bool = True) -
                     ref, f"data block too short: {n} of {view.nbytes} bytes (truncated file?)"
                 )
     except Exception as exc:
-        raise _wrap_errors(ref, exc) from None
+        raise decode_error(ref, exc) from None
     array = out.reshape(info.shape, order="F")
+    if not array.dtype.isnative:  # a big-endian file: same values, in this machine's byte order
+        array = array.astype(array.dtype.newbyteorder("="))
     if info.slope != 1.0 or info.inter != 0.0:
         array = array.astype(np.float32) * np.float32(info.slope) + np.float32(info.inter)
     if check_finite and array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise DataError(ref, f"{bad} voxels are NaN or infinite")
-    return Volume(array=array, affine=info.affine, spacing=tuple(info.spacing), source=str(ref))
+    return Volume(array=array, affine=info.affine, spacing=(info.spacing[0], info.spacing[1], info.spacing[2]), source=str(ref))
 
 
 def nifti_bytes_header(array: np.ndarray, affine: np.ndarray) -> bytes:
@@ -214,7 +223,7 @@ def nifti_bytes_header(array: np.ndarray, affine: np.ndarray) -> bytes:
 
 
 def encode_nifti(
-    out: BinaryIO, array: np.ndarray, affine: np.ndarray, *, gz: bool = True, compresslevel: int = 1
+    out: IO[bytes], array: np.ndarray, affine: np.ndarray, *, gz: bool = True, compresslevel: int = 1
 ) -> None:
     """Write ``array`` ((i, j, k) order, stored dtype kept) as NIfTI-1 bytes to an open stream."""
     array = np.asarray(array)
@@ -222,7 +231,7 @@ def encode_nifti(
         array = array.view(np.uint8)
     data = np.asfortranarray(array)
     header = nifti_bytes_header(data, np.asarray(affine, dtype=float))
-    payload = memoryview(data.ravel(order="F").view(np.uint8))
+    payload = data.ravel(order="F").view(np.uint8).data
     if not gz:
         out.write(header)
         out.write(payload)

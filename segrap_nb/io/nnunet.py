@@ -16,6 +16,12 @@ separate masks and written. Every file lands atomically (temporary name, then re
 interrupted export never leaves a half-written file, and running the export again replaces
 what changed and skips what is already identical.
 
+Every case is read and checked first (3D, complete, finite CTs; one voxel grid; labels in
+range), so a corrupt dataset stops with the file's name before anything is written. The export
+replaces or removes only files it wrote itself, listed in ``.segrap-nb-manifest.json`` in the
+dataset folder; any other file there is left alone, and one with a name the export needs
+stops it. It refuses an output folder that overlaps the dataset.
+
 Hard links share the data with the release: nnU-Net only ever reads its raw folder, but do
 not edit the exported files in place.
 """
@@ -32,18 +38,28 @@ import tempfile
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import IO
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from segrap_nb import labels as L
+from segrap_nb.errors import DataError
+from segrap_nb.grid import grid_mismatch
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import Case, SegRapDataset
-from segrap_nb.errors import DataError
 from segrap_nb.io.fileref import FileRef
-from segrap_nb.io.nifti import read_header, write_nifti
+from segrap_nb.io.guards import (
+    Manifest,
+    check_writable,
+    disk_error,
+    is_disk_error,
+    refuse_overlap,
+    write_errors,
+)
+from segrap_nb.io.nifti import Volume, read_nifti, write_nifti
+from segrap_nb.progress import progress_bar
 
 #: nnU-Net dataset id used when none is given, per task.
 DEFAULT_IDS: dict[int, int] = {1: 651, 2: 652}
@@ -52,8 +68,6 @@ DEFAULT_NAMES: dict[int, str] = {1: "SegRapTask1", 2: "SegRapTask2"}
 #: Image files of a case, in nnU-Net channel order: Case.files key -> channel index.
 CHANNELS: dict[str, int] = {"image": 0, "image_contrast": 1}
 FILE_ENDING = ".nii.gz"
-#: Shapes must agree exactly; spacings (mm) within this tolerance, as nnU-Net's own check.
-SPACING_TOL_MM = 1e-3
 
 #: Ways a file gets into the export, in the order the summary lists them.
 _HOW = ("unchanged", "hard-linked", "symlinked", "copied", "streamed from zip", "built from masks")
@@ -119,7 +133,9 @@ def summary(counts: Counter) -> str:
     """One line: cases exported and how each file got there (linked, streamed, written...)."""
     how = ", ".join(f"{counts[k]} {k}" for k in _HOW if counts[k])
     removed = f"; removed {counts['removed']} stale files" if counts["removed"] else ""
-    return f"{counts['cases']} cases ({how}){removed}"
+    kept = (f"; kept {counts['kept']} files segrap-nb did not write (they count for nnU-Net)"
+            if counts["kept"] else "")
+    return f"{counts['cases']} cases ({how}){removed}{kept}"
 
 
 def _check_task(task: int) -> int:
@@ -149,55 +165,102 @@ def _export(
                         f"plain or contrast CT missing in {len(no_images)} case(s): "
                         f"{', '.join(no_images[:5])}")
     folder = Path(out_raw).expanduser() / dirname
+    refuse_overlap(folder, ds.root)
+    check_writable(folder)
     images_dir, labels_dir = folder / "imagesTr", folder / "labelsTr"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    labels_dir.mkdir(parents=True, exist_ok=True)
 
-    counts: Counter = Counter()
-    wanted: set[Path] = set()
-    for case in tqdm(cases, desc=f"export {dirname}", unit="case", disable=not progress):
-        ct_shape = _check_grids(case, task)
+    # Every case is read and checked before anything is written: a corrupt file stops the
+    # export with its name, and nothing half-exported is left behind.
+    for case in progress_bar(cases, desc=f"check {dirname}", unit="case", disable=not progress):
+        _check_case(case, task)
+    plan: list[tuple[FileRef | Case, Path]] = []
+    for case in cases:
         for key, channel in CHANNELS.items():
-            dst = images_dir / f"{case.case_id}_{channel:04d}{FILE_ENDING}"
-            counts[place_file(case.files[key], dst)] += 1
-            wanted.add(dst)
-        dst = labels_dir / f"{case.case_id}{FILE_ENDING}"
-        if task in case.onehot:
-            counts[place_file(case.onehot[task], dst)] += 1
-        else:  # no one-hot map in the release: build it from the separate masks
-            vol = case.onehot_map(task)
-            if tuple(vol.shape) != ct_shape:
-                raise DataError(vol.source, f"shape {tuple(vol.shape)} differs from the CT's {ct_shape}")
-            write_nifti(dst, vol.array.astype(np.uint8, copy=False), vol.affine)
-            counts["built from masks"] += 1
-        wanted.add(dst)
-        counts["cases"] += 1
-
-    # Files of an earlier export of more cases would break nnU-Net's numTraining check.
-    for sub in (images_dir, labels_dir):
-        for entry in sub.iterdir():
-            if _EXPORTED.match(entry.name) and entry not in wanted:
-                entry.unlink()
-                counts["removed"] += 1
-    _write_json(folder / "dataset.json", dataset_json(task, len(cases), dirname))
+            plan.append((case.files[key], images_dir / f"{case.case_id}_{channel:04d}{FILE_ENDING}"))
+        plan.append((case.onehot.get(task, case), labels_dir / f"{case.case_id}{FILE_ENDING}"))
+    manifest = Manifest(folder)
+    rels = [dst.relative_to(folder).as_posix() for _, dst in plan] + ["dataset.json"]
+    # A file of an earlier export (before the manifest existed) that already holds exactly
+    # these bytes is adopted; anything else the kit did not write is never replaced.
+    manifest.files |= {dst.relative_to(folder).as_posix() for src, dst in plan
+                       if isinstance(src, FileRef) and _holds(src, dst)}
+    if _is_our_json(folder / "dataset.json") and not manifest.path.exists():
+        # An export by an older segrap-nb (no manifest): the files it named are the kit's
+        # to replace; nothing else there is removed.
+        manifest.files |= {r for r in rels if (folder / r).exists()}
+    with write_errors(folder):
+        manifest.claim(rels)
+        images_dir.mkdir(parents=True, exist_ok=True)
+        labels_dir.mkdir(parents=True, exist_ok=True)
+        counts: Counter = Counter()
+        for src, dst in progress_bar(plan, desc=f"export {dirname}", unit="file",
+                                     disable=not progress):
+            if isinstance(src, FileRef):
+                counts[place_file(src, dst)] += 1
+            else:  # no one-hot map in the release: build it from the separate masks
+                vol = src.onehot_map(task)
+                write_nifti(dst, vol.array.astype(np.uint8, copy=False), vol.affine)
+                counts["built from masks"] += 1
+        counts["cases"] = len(cases)
+        # Files of an earlier export of more cases would break nnU-Net's numTraining check:
+        # remove those the kit wrote; keep (and count) anything else.
+        wanted = set(rels)
+        stale = []
+        for sub in (images_dir, labels_dir):
+            for entry in sorted(sub.iterdir()):
+                rel = entry.relative_to(folder).as_posix()
+                if not _EXPORTED.match(entry.name) or rel in wanted:
+                    continue
+                if manifest.owns(rel):
+                    entry.unlink()
+                    stale.append(rel)
+                    counts["removed"] += 1
+                else:
+                    counts["kept"] += 1
+        manifest.forget(stale)
+        _write_json(folder / "dataset.json", dataset_json(task, len(cases), dirname))
     return folder, counts
 
 
-def _check_grids(case: Case, task: int) -> tuple[int, ...]:
-    """Both CTs and the label map must share one voxel grid (shape, spacing mm); the CT's shape."""
-    ref = read_header(case.files["image"])
-    others = [case.files["image_contrast"]]
+def _holds(src: FileRef, dst: Path) -> bool:
+    """True when ``dst`` already holds exactly ``src``'s bytes (same file, or same zip member)."""
+    try:
+        if not dst.is_file():
+            return False
+        if src.member is None:
+            return os.path.samefile(src.path, dst)
+        return _same_as_member(src, dst)
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+
+
+def _is_our_json(path: Path) -> bool:
+    """True when ``path`` is a dataset.json written by this kit."""
+    try:
+        return "Exported by segrap-nb" in json.loads(path.read_text(encoding="utf-8"))["description"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _check_case(case: Case, task: int) -> None:
+    """Read both CTs and the task's map: 3D, complete, finite, one voxel grid, labels in range."""
+    ref = read_nifti(case.files["image"])  # DataError names the file: 4D, truncated, NaN
+    vols: list[tuple[FileRef | str, Volume]] = [(case.files["image_contrast"], read_nifti(case.files["image_contrast"]))]
     if task in case.onehot:
-        others.append(case.onehot[task])
-    for fref in others:
-        info = read_header(fref)
-        if tuple(info.shape) != tuple(ref.shape):
-            raise DataError(fref, f"shape {tuple(info.shape)} differs from the CT's {tuple(ref.shape)}")
-        if not np.allclose(info.spacing[:3], ref.spacing[:3], atol=SPACING_TOL_MM):
-            raise DataError(
-                fref, f"spacing {tuple(info.spacing)} mm differs from the CT's {tuple(ref.spacing)} mm"
-            )
-    return tuple(ref.shape)
+        vols.append((case.onehot[task], read_nifti(case.onehot[task])))
+    else:
+        vol = case.onehot_map(task)
+        vols.append((vol.source, vol))
+    for source, vol in vols:
+        if problem := grid_mismatch(vol.shape, vol.affine, ref.shape, ref.affine, "the CT"):
+            raise DataError(source, problem)
+    source, labels = vols[-1]
+    arr, top = labels.array, L.max_label(task)
+    if arr.dtype.kind not in "iu" and not np.array_equal(arr, np.round(arr)):
+        raise DataError(source, f"label map holds non-integer values ({arr.dtype})")
+    lo, hi = (arr.min(), arr.max()) if arr.size else (0, 0)
+    if lo < 0 or hi > top:
+        raise DataError(source, f"label values {lo}..{hi} outside 0..{top} of Task00{task}")
 
 
 def place_file(src: FileRef, dst: Path) -> str:
@@ -248,20 +311,22 @@ def _replace(tmp: Path, dst: Path) -> None:
         raise
 
 
-def _atomic_copy(opener: Callable[[], BinaryIO], dst: Path, src: FileRef) -> None:
+def _atomic_copy(opener: Callable[[], IO[bytes]], dst: Path, src: FileRef) -> None:
     """Stream the raw bytes from ``opener()`` to a temporary file, then rename it to ``dst``."""
     with atomic_open(dst, "wb") as out:
         try:
             with opener() as stream:
                 shutil.copyfileobj(stream, out, 1 << 20)
         except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+            if isinstance(exc, OSError) and is_disk_error(exc):  # the destination's disk, not the source, failed
+                raise disk_error(exc, dst) from None
             raise DataError(src, f"cannot read ({exc})") from None
 
 
 def _same_as_member(src: FileRef, dst: Path) -> bool:
     """True when ``dst`` holds exactly the zip member's bytes (same size and CRC-32)."""
     with zipfile.ZipFile(src.path) as archive:
-        info = archive.getinfo(src.member)
+        info = archive.getinfo(src.member or "")
     if dst.stat().st_size != info.file_size:
         return False
     crc = 0
@@ -299,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     folder, counts = _export(args.data, args.out, args.task, args.dataset_id, args.name,
-                             progress=sys.stderr.isatty())
+                             progress=True)
     print(f"wrote {folder}: {summary(counts)}")
     dataset_id = DEFAULT_IDS[args.task] if args.dataset_id is None else args.dataset_id
     print(f"next: export nnUNet_raw={Path(args.out).expanduser().resolve()} (and "

@@ -28,28 +28,42 @@ import csv
 import os
 import shutil
 import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Literal, get_args
 
 import numpy as np
 from scipy import ndimage
 
 from segrap_nb import __version__
 from segrap_nb import labels as L
-from segrap_nb.phantom.anatomy import TISSUES, Anatomy, Grid, build_anatomy, rasterize
-from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+from segrap_nb.cli_args import int_in
 from segrap_nb.errors import DataError
+from segrap_nb.io.atomic import atomic_open, atomic_paths
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+from segrap_nb.io.guards import check_writable, write_errors
 from segrap_nb.io.nifti import encode_nifti, write_nifti
+from segrap_nb.phantom.anatomy import TISSUES, Anatomy, build_anatomy
+from segrap_nb.phantom.raster import VoxelGrid, rasterize
+from segrap_nb.progress import progress_bar
 
-SIZES = ("quick", "full")
+#: Phantom sizes: ``quick`` (a fixed small grid) or ``full`` (grids of the real release).
+PhantomSize = Literal["quick", "full"]
+SIZES: tuple[PhantomSize, ...] = get_args(PhantomSize)
 #: Voxel grid of ``--size quick``: shape (i, j, k) and spacing (mm).
 QUICK_SHAPE = (128, 156, 112)
 QUICK_SPACING = (1.5, 1.5, 3.0)
 #: Centre of the quick field of view in the axial plane (patient LPS mm).
 QUICK_CENTRE_XY = (0.0, 3.0)
 MARKER = "PHANTOM.txt"
+#: Most cases one phantom may have.
+MAX_CASES = 10000
+#: Version of the generator, written into the marker: bumped whenever the same seed would give
+#: different files, so that a default phantom cached by an older kit is rebuilt, not reused.
+GENERATOR = 2
 _PARTIAL = ".PHANTOM-in-progress"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -59,7 +73,7 @@ class PhantomCase:
     """One synthetic case in memory: arrays in (i, j, k) order, affine voxel -> RAS mm."""
 
     case_id: str
-    grid: Grid
+    grid: VoxelGrid
     onehot: np.ndarray  # Task001, uint8 0..54
     gtv: np.ndarray  # Task002, uint8 0..2
     tissue: np.ndarray  # tissue class per voxel (anatomy.TISSUES), uint8
@@ -85,12 +99,12 @@ def _train_geometry() -> list[tuple[tuple[int, int, int], tuple[float, float, fl
     out = []
     for row in csv.DictReader(text.splitlines()):
         shape = (int(row["size_x"]), int(row["size_y"]), int(row["size_z"]))
-        spacing = tuple(float(row[f"spacing_{a}_mm"]) for a in "xyz")
+        spacing = (float(row["spacing_x_mm"]), float(row["spacing_y_mm"]), float(row["spacing_z_mm"]))
         out.append((shape, spacing))
     return out
 
 
-def case_grid(anatomy: Anatomy, size: str, rng: np.random.Generator) -> Grid:
+def case_grid(anatomy: Anatomy, size: PhantomSize, rng: np.random.Generator) -> VoxelGrid:
     """The voxel grid of a case: the fixed quick grid, or a training case's shape and spacing."""
     if size == "quick":
         shape, spacing = QUICK_SHAPE, QUICK_SPACING
@@ -107,7 +121,7 @@ def case_grid(anatomy: Anatomy, size: str, rng: np.random.Generator) -> Grid:
         round(cy - (shape[1] - 1) / 2 * spacing[1], 3),
         round(top - (shape[2] - 1) * spacing[2], 3),
     )
-    return Grid(tuple(shape), tuple(spacing), origin)  # type: ignore[arg-type]
+    return VoxelGrid(tuple(shape), tuple(spacing), origin)  # type: ignore[arg-type]
 
 
 def _seeds(seed: int, index: int) -> list[np.random.SeedSequence]:
@@ -115,7 +129,7 @@ def _seeds(seed: int, index: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence([int(seed), int(index)]).spawn(3)
 
 
-def phantom_case(index: int, seed: int = 0, size: str = "quick",
+def phantom_case(index: int, seed: int = 0, size: PhantomSize = "quick",
                  images: bool = True) -> PhantomCase:
     """Generate case ``index`` of the phantom with ``seed`` in memory (CTs in HU if ``images``)."""
     if size not in SIZES:
@@ -206,13 +220,13 @@ def case_files(case: PhantomCase) -> Iterator[tuple[str, np.ndarray]]:
 
 
 class _ZipSink:
-    """The two release zips, written under temporary names and renamed when complete."""
+    """The two release zips, written through :func:`atomic_paths`: both appear, or neither."""
 
     def __init__(self, out: Path):
-        self.final = {part: out / f"{part}.zip" for part in (IMAGES_DIR, ONEHOT_DIR)}
-        self.tmp = {part: p.with_name(p.name + ".part") for part, p in self.final.items()}
-        self.zips = {part: zipfile.ZipFile(p, "w", zipfile.ZIP_STORED)
-                     for part, p in self.tmp.items()}
+        parts = (IMAGES_DIR, ONEHOT_DIR)
+        self._files = ExitStack()
+        tmps = self._files.enter_context(atomic_paths(out / f"{part}.zip" for part in parts))
+        self.zips = {part: zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) for part, tmp in zip(parts, tmps)}
 
     def put(self, rel: str, array: np.ndarray, affine: np.ndarray) -> None:
         """Add one .nii.gz member (bytes identical to :func:`write_nifti`'s file)."""
@@ -223,16 +237,25 @@ class _ZipSink:
             encode_nifti(dst, array, affine)
 
     def close(self, ok: bool) -> None:
-        """Close both zips; rename them into place when ``ok``, else delete them."""
-        for part, zf in self.zips.items():
-            zf.close()
-            if ok:
-                os.replace(self.tmp[part], self.final[part])
-            else:
-                self.tmp[part].unlink(missing_ok=True)
+        """Close both zips; rename them into place when ``ok``, else (or on any error) delete them."""
+        try:
+            for zf in self.zips.values():
+                zf.close()  # writes the central directory: can fail on a full disk
+            if not ok:
+                raise _Incomplete
+        except BaseException as exc:
+            self._files.__exit__(type(exc), exc, exc.__traceback__)  # deletes the temporary files
+            if not isinstance(exc, _Incomplete):
+                raise
+        else:
+            self._files.close()  # renames both into place
 
 
-def _marker_text(cases: int, size: str, seed: int, as_zip: bool) -> str:
+class _Incomplete(Exception):
+    """Raised inside :meth:`_ZipSink.close` to discard the zips of an unfinished phantom."""
+
+
+def _marker_text(cases: int, size: PhantomSize, seed: int, as_zip: bool) -> str:
     grid = (f"{'x'.join(map(str, QUICK_SHAPE))} voxels at "
             f"{'x'.join(map(str, QUICK_SPACING))} mm (i, j, k), head and neck"
             if size == "quick" else "shape and spacing per case drawn from the 120 training cases")
@@ -241,6 +264,7 @@ def _marker_text(cases: int, size: str, seed: int, as_zip: bool) -> str:
         "Geometric head-and-neck anatomy (ellipsoids, tubes) with the official 54-label\n"
         "one-hot maps, the 45 OAR masks derived from them, GTVp/GTVnd, plain and contrast CT.\n"
         f"segrap_nb version: {__version__}\n"
+        f"generator: {GENERATOR}\n"
         f"cases: {cases}\n"
         f"size: {size}\n"
         f"seed: {seed}\n"
@@ -253,8 +277,21 @@ def _marker_text(cases: int, size: str, seed: int, as_zip: bool) -> str:
     )
 
 
+def marker_generator(root: str | os.PathLike) -> int | None:
+    """The generator version recorded in a phantom's marker (None: no marker, or an older kit)."""
+    try:
+        text = (Path(root) / MARKER).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("generator:"):
+            return int(line.split(":", 1)[1])
+    return None
+
+
 def _prepare(out: Path) -> None:
     """Make ``out`` ready: refuse real data; clear a previous (complete or partial) phantom."""
+    check_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     parts = [out / IMAGES_DIR, out / ONEHOT_DIR,
              out / f"{IMAGES_DIR}.zip", out / f"{ONEHOT_DIR}.zip"]
@@ -269,26 +306,38 @@ def _prepare(out: Path) -> None:
             shutil.rmtree(p)
         elif p.exists():
             p.unlink()
-    for p in out.glob("*.zip.part"):
+    for p in [*out.glob("*.zip.part"), *out.glob(".*.zip.*.part")]:  # left by a killed run
         p.unlink()
 
 
-def make_phantom(out: str | os.PathLike, cases: int = 8, size: str = "quick", seed: int = 0,
+def make_phantom(out: str | os.PathLike, cases: int = 8, size: PhantomSize = "quick", seed: int = 0,
                  as_zip: bool = False, progress: bool = True) -> Path:
     """Write a synthetic SegRap-like dataset (release layout, HU CTs, masks, maps) under ``out``."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    if not 1 <= int(cases) <= 10000:
-        raise ValueError(f"cases must be between 1 and 10000, got {cases!r}")
-    from tqdm.auto import tqdm
-
+    if not 1 <= int(cases) <= MAX_CASES:
+        raise ValueError(f"cases must be between 1 and {MAX_CASES}, got {cases!r}")
+    if int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out).expanduser()
     _prepare(out)
+    try:
+        with write_errors(out):
+            _write_cases(out, int(cases), size, int(seed), as_zip, progress)
+    except DataError:  # disk full or read-only: remove what was written (all or nothing)
+        for part in (IMAGES_DIR, ONEHOT_DIR):
+            shutil.rmtree(out / part, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_cases(out: Path, cases: int, size: PhantomSize, seed: int, as_zip: bool, progress: bool) -> None:
+    """Write the cases, then the marker (last: a phantom without its marker is incomplete)."""
     sink = _ZipSink(out) if as_zip else None
     ok = False
     try:
-        for index in tqdm(range(int(cases)), desc=f"phantom ({size})", unit="case",
-                          disable=not progress):
+        for index in progress_bar(range(int(cases)), desc=f"phantom ({size})", unit="case",
+                                  disable=not progress):
             case = phantom_case(index, seed, size, images=False)
             for rel, array in case_files(case):
                 if sink is not None:
@@ -300,21 +349,21 @@ def make_phantom(out: str | os.PathLike, cases: int = 8, size: str = "quick", se
     finally:
         if sink is not None:
             sink.close(ok)
-    tmp = out / f".{MARKER}.part"
-    tmp.write_text(_marker_text(int(cases), size, int(seed), as_zip))
-    os.replace(tmp, out / MARKER)  # last: a phantom without its marker is incomplete
+    with atomic_open(out / MARKER, "w") as fh:  # last: a phantom without its marker is incomplete
+        fh.write(_marker_text(int(cases), size, int(seed), as_zip))
     (out / _PARTIAL).unlink(missing_ok=True)
-    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb phantom``."""
     parser.add_argument("out", type=Path, help="folder to write the dataset into")
-    parser.add_argument("--cases", type=int, default=8, help="number of cases (default 8)")
+    parser.add_argument("--cases", type=int_in(1, MAX_CASES), default=8,
+                        help=f"number of cases, 1..{MAX_CASES} (default 8)")
     parser.add_argument("--size", choices=SIZES, default="quick",
                         help="quick: 1.5x1.5x3 mm head-and-neck grid (default); full: release-size "
                              "grids (about 130 M voxels per case)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0,
+                        help="random seed, a non-negative integer (default 0)")
     parser.add_argument("--zip", action="store_true",
                         help="write the two release zips instead of extracted folders")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -6,7 +6,8 @@
     predict(result.run_dir, "build/pred")            # release layout, original grids
 
 Modules: ``config`` (YAML configs), ``device`` (CUDA > MPS > CPU), ``preprocess`` (resample,
-body crop, normalise, on-disk cache), ``data`` (MONAI patches and augmentation), ``model``
+body crop, normalise, on-disk cache), ``data`` (class-balanced patch crops, a threaded loader),
+``augment`` (flips with the _L/_R swap, intensity, affine: batched on the training device), ``model``
 (MONAI UNet), ``metrics`` (DSC per structure and organ group), ``loop`` (training),
 ``inference`` (sliding window, back to the original grid), ``ddp`` (torchrun), ``live``
 (notebook plot); ``train`` and ``predict`` are the ``segrap-nb`` commands.
@@ -16,7 +17,14 @@ from __future__ import annotations
 
 from segrap_nb.training.config import TrainConfig, config_names, load_config, save_config
 from segrap_nb.training.device import get_device
-from segrap_nb.training.loop import TrainResult, default_cache_root, default_run_dir, metrics_frames, read_metrics, train
+from segrap_nb.training.loop import (
+    TrainResult,
+    default_cache_root,
+    default_run_dir,
+    metrics_frames,
+    read_metrics,
+    train,
+)
 from segrap_nb.training.metrics import ORGAN_GROUPS, dice_per_structure, group_means
 from segrap_nb.training.predict import predict
 from segrap_nb.training.preprocess import PreprocessCache, preprocess_case, to_original_grid

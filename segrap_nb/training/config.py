@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from segrap_nb.errors import DataError
+from segrap_nb.io.atomic import atomic_open
 
 
 @dataclass
@@ -51,10 +52,10 @@ class DataConfig:
     intensity_prob: float = 0.5  # probability of each of: intensity scale, intensity shift
     intensity_scale: float = 0.1  # RandScaleIntensityd factors (x (1 + U(-s, s)))
     intensity_shift: float = 0.1  # RandShiftIntensityd offsets (z-score units)
-    affine_prob: float = 0.0  # small random rotation/scaling (RandAffined), off by default
+    affine_prob: float = 0.0  # small random rotation/scaling in mm (on the device), off by default
     rotate_deg: float = 10.0
     scale: float = 0.1
-    num_workers: int = 0  # 0-2 on Colab, Windows, Binder and CI
+    num_workers: int = 0  # loader threads cutting patches ahead of the step (0: in the loop)
     cache_rate: float = 1.0  # fraction of training cases kept in RAM (CacheDataset)
 
 
@@ -109,11 +110,11 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
         """Build from a nested dict; unknown keys raise DataError naming ``source``."""
         return _build(cls, raw or {}, source, "")
 
-    def validate(self, source: str = "config") -> "TrainConfig":
+    def validate(self, source: str = "config") -> TrainConfig:
         """Check values a typo would break; raise DataError naming ``source``."""
         def bad(what: str) -> DataError:
             return DataError(source, what)
@@ -156,12 +157,40 @@ def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:
         raise DataError(source, f"unknown config key(s): {', '.join(prefix + u for u in unknown)}")
     kwargs = {}
     for name, value in raw.items():
-        default = known[name].default_factory() if callable(known[name].default_factory) else None
+        factory = known[name].default_factory
+        default = factory() if callable(factory) else None
         if is_dataclass(default):
             kwargs[name] = _build(type(default), value or {}, source, f"{prefix}{name}.")
         else:
-            kwargs[name] = value
+            kwargs[name] = _checked(value, str(known[name].type), source, prefix + name)
     return cls(**kwargs)
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+          "list": (list, tuple)}
+
+
+def _checked(value: Any, annotation: str, source: str, key: str) -> Any:
+    """``value`` if it fits the field's annotation (e.g. ``int | list[str]``), else DataError."""
+    parts = {p.strip().split("[", 1)[0]: p.strip().partition("[")[2].rstrip("]")
+             for p in annotation.split("|")}
+    allowed = set(parts)
+    if "Any" in allowed or not allowed <= set(_TYPES) | {"None"}:
+        return value
+    if value is None and "None" in allowed:
+        return value
+
+    def fits(v: Any, name: str) -> bool:
+        return isinstance(v, _TYPES[name]) and (name == "bool" or not isinstance(v, bool))
+
+    for name in allowed - {"None"}:
+        inner = parts[name]
+        if fits(value, name) and (name != "list" or inner not in _TYPES
+                                  or all(fits(v, inner) for v in value)):
+            return list(value) if name == "list" else value
+    wanted = " or ".join(sorted(f"{a}[{parts[a]}]" if parts[a] else ("null" if a == "None" else a)
+                                for a in allowed))
+    raise DataError(source, f"{key} must be {wanted}, got {value!r} ({type(value).__name__})")
 
 
 def config_names() -> list[str]:
@@ -186,10 +215,14 @@ def load_config(
     source = str(name_or_path)
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise DataError(path, "is a folder, not a config file (give a .yaml file or quick/gpu)")
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise DataError(path, "config file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"cannot read the config file ({exc})") from None
     else:
         res = resources.files("segrap_nb").joinpath(f"configs/{name_or_path}.yaml")
         if not res.is_file():
@@ -208,7 +241,6 @@ def load_config(
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> Path:
     """Write ``cfg`` as YAML atomically (temp + rename)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    os.replace(tmp, path)
+    with atomic_open(path, "w") as fh:
+        fh.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     return path

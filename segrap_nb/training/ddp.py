@@ -2,7 +2,7 @@
 
 ``torchrun --nproc_per_node=K -m segrap_nb train ...`` starts K copies of the same entry
 point; each joins the process group (NCCL on CUDA, gloo on CPU), trains on its own share of
-the sample numbers (DistributedSampler), and DDP averages the gradients so every rank holds
+the sample numbers (rank r takes r, r + K, ...: :class:`~segrap_nb.training.data.PatchLoader`), and DDP averages the gradients so every rank holds
 the same weights. Rank 0 alone validates, logs and writes checkpoints.
 """
 
@@ -38,9 +38,9 @@ class DistInfo:
 def from_env() -> DistInfo:
     """Rank, world size and local rank from torchrun's environment variables."""
     return DistInfo(
-        rank=int(os.environ.get("RANK", 0)),
-        world_size=int(os.environ.get("WORLD_SIZE", 1)),
-        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
     )
 
 

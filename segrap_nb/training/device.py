@@ -18,7 +18,7 @@ def get_device(prefer: str | None = None, verbose: bool = True, local_rank: int 
     """Best available device (``prefer``, else $SEGRAP_DEVICE, else CUDA > MPS > CPU); printed."""
     name = prefer or os.environ.get(DEVICE_ENV)
     if name:
-        device = torch.device(name)
+        device = parse_device(name, "device" if prefer else f"${DEVICE_ENV}")
     elif torch.cuda.is_available():
         device = torch.device("cuda", local_rank if local_rank is not None else 0)
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -27,6 +27,26 @@ def get_device(prefer: str | None = None, verbose: bool = True, local_rank: int 
         device = torch.device("cpu")
     if verbose:
         print(f"device: {describe_device(device)}")
+    return device
+
+
+def parse_device(name: str | torch.device, source: str = "device") -> torch.device:
+    """``torch.device(name)``, checked: DataError naming ``source`` if unknown or not present here."""
+    from segrap_nb.errors import DataError
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise DataError(source, f"unknown device {str(name)!r} (use cpu, cuda, cuda:1 or mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(source, f"device {str(name)!r} requested but CUDA is not available here")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DataError(source, f"device {str(name)!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                     and torch.backends.mps.is_available()):
+        raise DataError(source, f"device {str(name)!r} requested but Apple MPS is not available here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise DataError(source, f"device {str(name)!r} is not supported (use cpu, cuda, cuda:1 or mps)")
     return device
 
 
@@ -57,12 +77,8 @@ def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
 
 
 def loader_options(device: torch.device, num_workers: int) -> dict:
-    """DataLoader keyword arguments: pinned memory only on CUDA; workers kept alive if any."""
-    return {
-        "num_workers": int(num_workers),
-        "pin_memory": device.type == "cuda",
-        "persistent_workers": int(num_workers) > 0,
-    }
+    """PatchLoader keyword arguments: ``num_workers`` loader threads; pinned batches only on CUDA."""
+    return {"workers": int(num_workers), "pin_memory": device.type == "cuda"}
 
 
 def tune_backends(device: torch.device) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
+from segrap_nb.errors import DataError
 from segrap_nb.io.dataset import Case
 from segrap_nb.training.checkpoint import load_checkpoint
 from segrap_nb.training.config import TrainConfig
@@ -29,6 +30,7 @@ def predict_labels(model: torch.nn.Module, image: np.ndarray | torch.Tensor, cfg
             x, roi_size=tuple(cfg.train.sw_roi_size or cfg.data.patch_size), sw_batch_size=cfg.train.sw_batch_size,
             predictor=model, overlap=cfg.train.sw_overlap, mode="gaussian",
         )
+    assert isinstance(logits, torch.Tensor)  # one output head
     labels = torch.argmax(logits, dim=1)[0].to(torch.uint8).cpu().numpy()
     if was_training:
         model.train()
@@ -44,9 +46,17 @@ def load_run(run: str | os.PathLike, which: str = "best", device: torch.device |
         path = run / "last.pt"
     device = device or get_device(verbose=verbose)
     ckpt = load_checkpoint(path)
+    missing = [k for k in ("config", "model") if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise DataError(path, f"not a segrap-nb checkpoint (no {' or '.join(repr(k) for k in missing)} "
+                              "entry): use best.pt or last.pt of a run written by segrap-nb train")
     cfg = TrainConfig.from_dict(ckpt["config"], str(path))
     model = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise DataError(path, f"weights do not fit the model of its config "
+                              f"({str(exc).splitlines()[0]})") from None
     model.to(device).eval()
     info = {k: ckpt.get(k) for k in ("step", "best_metric", "best_step")}
     info["path"] = str(path)

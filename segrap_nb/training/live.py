@@ -2,7 +2,7 @@
 
     plot = LivePlot(groups=("core6", "large", "small", "inner_ear"))
     train(cfg, callback=plot)      # the figure redraws at every validation
-    plot.figure                    # the final figure
+    plot.snapshot()                # a static copy of the final figure (for exported pages)
 
 It updates one display (IPython ``display_id``) instead of printing a new figure each time,
 and draws nothing until the first validation, so it stays quiet in headless runs.
@@ -10,7 +10,8 @@ and draws nothing until the first validation, so it stays quiet in headless runs
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 
@@ -45,7 +46,30 @@ class LivePlot:
 
     def draw(self) -> plt.Figure:
         """Redraw both panels from what has been recorded; return the figure."""
-        a, b = self.ax_loss, self.ax_dsc
+        self._draw_panels(self.ax_loss, self.ax_dsc)
+        self.figure.tight_layout()
+        return self.figure
+
+    def snapshot(self, phantom: bool = False) -> Any:
+        """A new static figure of what has been recorded (stays as it is while training goes on).
+
+        The live display needs a running kernel to update; this figure is a plain matplotlib
+        figure for exported pages and print. ``phantom=True`` says in its title that the run
+        trained on the phantom.
+        """
+        from segrap_nb.viz._style import figure, phantom_title
+
+        fig = figure(*self.figure.get_size_inches())
+        a, b = fig.subplots(1, 2)
+        self._draw_panels(a, b)
+        last = (f"after {self.val_steps[-1]} steps" if self.val_steps
+                else f"after {self.train_steps[-1]} steps" if self.train_steps else "no steps yet")
+        fig.suptitle(phantom_title(f"training run {last}", phantom), fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def _draw_panels(self, a: Any, b: Any) -> None:
+        """Draw the loss curve on ``a`` and the validation DSC per group on ``b``."""
         a.clear()
         b.clear()
         a.plot(self.train_steps, self.losses, color="tab:blue")
@@ -57,8 +81,6 @@ class LivePlot:
         if self.dsc:
             b.legend(loc="lower right", fontsize=8)
         b.grid(alpha=0.3)
-        self.figure.tight_layout()
-        return self.figure
 
     def show(self) -> None:
         """Draw and update the notebook display in place (first call creates it)."""

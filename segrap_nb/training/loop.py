@@ -22,27 +22,44 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 import torch
 from monai.losses import DiceCELoss
 from monai.optimizers import WarmupCosineSchedule
 from monai.utils import set_determinism
-from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
 
 from segrap_nb import config as kit_config
-from segrap_nb.sources import data_root
-from segrap_nb.io.dataset import SegRapDataset
 from segrap_nb.errors import DataError
+from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.dataset import SegRapDataset
+from segrap_nb.io.guards import check_writable, disk_error, is_disk_error, refuse_overlap, torch_save_error
+from segrap_nb.progress import progress_bar
+from segrap_nb.sources import chosen_root, data_root
 from segrap_nb.training import ddp
+from segrap_nb.training.augment import DeviceAugment
 from segrap_nb.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from segrap_nb.training.config import TrainConfig, save_config
-from segrap_nb.training.data import PatchDataset, ValDataset
-from segrap_nb.training.device import autocast, get_device, grad_scaler, loader_options, tune_backends, use_amp
+from segrap_nb.training.data import PatchDataset, PatchLoader, ValDataset
+from segrap_nb.training.device import (
+    autocast,
+    get_device,
+    grad_scaler,
+    loader_options,
+    parse_device,
+    tune_backends,
+    use_amp,
+)
 from segrap_nb.training.inference import predict_labels
 from segrap_nb.training.metrics import confusion, dice_from_confusion, group_means
 from segrap_nb.training.model import build_model, count_parameters
@@ -56,9 +73,16 @@ def default_cache_root() -> Path:
     return kit_config.cache_dir() / "preprocessed"
 
 
-def default_run_dir(name: str = "quick") -> Path:
-    """Where the notebook saves a run: ``segrap_nb.config.cache_dir()/runs/<name>``."""
-    return kit_config.cache_dir() / "runs" / name
+def default_run_dir(cfg: TrainConfig | str = "quick", data: str | os.PathLike | None = None) -> Path:
+    """The run folder of a config (or packaged config name) on ``data``: ``<cache>/runs/<name>-<hash>``.
+
+    The hash covers every setting and the dataset folder, so two settings never share a folder.
+    """
+    from segrap_nb.training.config import load_config
+    from segrap_nb.training.runs import run_dir_for
+
+    cfg = load_config(cfg) if isinstance(cfg, str) else cfg
+    return run_dir_for(cfg, chosen_root(data))
 
 
 def split_cases(case_ids: list[str], cfg: TrainConfig) -> tuple[list[str], list[str]]:
@@ -96,11 +120,26 @@ class TrainResult:
 
 
 def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
-    """The events of a run's ``metrics.jsonl`` (train and val reports), in order."""
+    """The events of a run's ``metrics.jsonl`` (train and val reports), in order.
+
+    A torn last line (the run was killed while writing it) is skipped; a bad line elsewhere
+    raises DataError naming the file and the line.
+    """
     path = Path(run) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    events = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n == len(lines):
+                break  # torn tail of a killed run: the checkpoint decides where to resume
+            raise DataError(path, f"line {n} is not a JSON report") from None
+    return events
 
 
 def metrics_frames(run: str | os.PathLike):
@@ -114,13 +153,16 @@ def metrics_frames(run: str | os.PathLike):
 
 
 def _rewrite_metrics(path: Path, events: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text("".join(json.dumps(e) + "\n" for e in events))
-    os.replace(tmp, path)
+    """Replace the metrics log atomically (on resume: drop reports after the checkpoint)."""
+    with atomic_open(path, "w") as fh:
+        fh.write("".join(json.dumps(e) + "\n" for e in events))
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    inner = model.module if hasattr(model, "module") else model
+    assert isinstance(inner, torch.nn.Module)
+    return inner
 
 
 def validate(model: torch.nn.Module, val: ValDataset, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
@@ -136,7 +178,61 @@ def validate(model: torch.nn.Module, val: ValDataset, cfg: TrainConfig, device: 
     return {"structures": mean, "groups": group_means(mean, cfg.task), "cases": per_case}
 
 
+@contextmanager
+def _run_lock(out: Path, main: bool) -> Iterator[None]:
+    """Hold ``out/.train.lock`` for the whole run (rank 0 only): a second train there stops."""
+    if not main or fcntl is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".train.lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(out, "another segrap-nb train is writing into this run folder: "
+                                 "wait for it to finish, or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def train(
+    cfg: TrainConfig,
+    data: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Train ``cfg`` on the dataset ``data`` (default: $SEGRAP_DATA or the phantom) into ``out``.
+
+    ``options``: ``resume`` (continue from ``out/last.pt`` exactly), ``overwrite`` (replace a
+    previous run), ``cache_root``, ``callback(event)``, ``progress``, ``device``, ``stop_at``
+    (end this session after that step, with a checkpoint); see :func:`_train`.
+    Before any work: ``out`` must not overlap the dataset and must be writable (so must the
+    preprocessed cache), the device must exist; the run folder is locked for the whole run.
+    A full disk ends it with one DataError naming the file, not a traceback.
+    """
+    out = Path(out).expanduser() if out is not None else default_run_dir(cfg, data)
+    if isinstance(options.get("device"), str):
+        options["device"] = parse_device(options["device"], "--device")
+    refuse_overlap(out, chosen_root(data))
+    check_writable(out, "run folder")
+    check_writable(options.get("cache_root") or default_cache_root(), "preprocessed cache")
+    try:
+        with _run_lock(out, ddp.from_env().is_main):
+            return _train(cfg, data, out, **options)
+    except OSError as exc:
+        if not is_disk_error(exc):
+            raise
+        raise disk_error(exc, exc.filename or out) from None
+    except RuntimeError as exc:  # torch.save reports a failed write as a RuntimeError
+        error = torch_save_error(exc, out / "last.pt")
+        if error is None:
+            raise
+        raise error from None
+
+
+def _train(
     cfg: TrainConfig,
     data: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
@@ -200,6 +296,8 @@ def train(
     scheduler = WarmupCosineSchedule(optimizer, warmup_steps=min(cfg.train.warmup_steps, cfg.train.steps - 1),
                                      t_total=cfg.train.steps, end_lr=cfg.train.end_lr)
     scaler = grad_scaler(device, amp)
+    # Flips, intensity and affine run batched on the device; its generator is checkpointed.
+    augment = DeviceAugment(cfg, device, rank=dist.rank, world_size=dist.world_size)
     step, best_metric, best_step = 0, -math.inf, 0
     events: list[dict[str, Any]] = []
     metrics_path = out / "metrics.jsonl"
@@ -210,18 +308,21 @@ def train(
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         step, best_metric, best_step = ckpt["step"], ckpt["best_metric"], ckpt["best_step"]
-        set_rng_states(ckpt["rng"])
+        set_rng_states(ckpt["rng"], {"augment": augment.generator})
         events = [e for e in read_metrics(out) if e["step"] <= step]
         if main:
             _rewrite_metrics(metrics_path, events)
             print(f"resuming {out} at step {step} (best {best_metric:.4f} at step {best_step})")
     elif resume and main:
         print(f"no checkpoint in {out}: starting a new run")
+    if main and step == 0:
+        _rewrite_metrics(metrics_path, [])  # a new run: drop the reports of a killed earlier one
     if main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-        (out / "split.json").write_text(json.dumps(
-            {"data": str(dataset.root), "train": train_ids, "val": val_ids, "cache": str(cache.folder)}, indent=1))
+        with atomic_open(out / "split.json", "w") as fh:
+            json.dump({"data": str(dataset.root), "train": train_ids, "val": val_ids,
+                       "cache": str(cache.folder)}, fh, indent=1)
         print(f"task {cfg.task}: {len(train_ids)} training / {len(val_ids)} validation cases; "
               f"U-Net {cfg.model.features}, {count_parameters(model) / 1e6:.2f} M parameters; "
               f"patch {cfg.data.patch_size} x {cfg.data.batch_size}"
@@ -242,11 +343,10 @@ def train(
 
     per_step = cfg.data.batch_size * dist.world_size
     patches = PatchDataset([e.as_dict() for e in train_entries], cfg, start=step * per_step,
-                           length=(total - step) * per_step)
-    sampler = (DistributedSampler(patches, num_replicas=dist.world_size, rank=dist.rank, shuffle=False)
-               if dist.enabled else None)
-    loader = DataLoader(patches, batch_size=cfg.data.batch_size, sampler=sampler, shuffle=False,
-                        drop_last=True, **loader_options(device, cfg.data.num_workers))
+                           length=(total - step) * per_step, progress=progress and main)
+    # Each rank takes every world_size-th sample number (as DistributedSampler(shuffle=False)).
+    loader = PatchLoader(patches, cfg.data.batch_size, rank=dist.rank, world_size=dist.world_size,
+                         **loader_options(device, cfg.data.num_workers))
     val_set = ValDataset([e.as_dict() for e in val_entries], cfg)
 
     def emit(event: dict[str, Any]) -> None:
@@ -261,12 +361,13 @@ def train(
         return {
             "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step,
-            "config": cfg.to_dict(), "rng": rng_states(), "best_metric": best_metric,
+            "config": cfg.to_dict(), "rng": rng_states({"augment": augment.generator}), "best_metric": best_metric,
             "best_step": best_step, "train_cases": train_ids, "val_cases": val_ids,
         }
 
     model.train()
-    bar = tqdm(total=total, initial=step, desc="train", disable=not (progress and main), dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=step, desc="train", disable=not (progress and main),
+                       dynamic_ncols=True)
     sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
     t_start = time.perf_counter()
     it = iter(loader)
@@ -275,7 +376,8 @@ def train(
         batch = next(it)
         image = batch["image"].to(device, non_blocking=True)
         label = batch["label"].to(device, non_blocking=True)
-        t1 = time.perf_counter()
+        t1 = time.perf_counter()  # data_s: waiting for the loader (and the copy on CPU)
+        image, label = augment(image, label)  # float32 image, int64 label (compute_s)
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, amp):
             loss = loss_fn(model(image), label)
@@ -323,6 +425,7 @@ def train(
             ddp.barrier(dist)
         if stopping:
             break
+    it.close()  # stops the loader threads
     bar.close()
     digest = ddp.weights_digest(_unwrap(model))
     if dist.enabled:

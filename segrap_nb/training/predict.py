@@ -19,13 +19,14 @@ import argparse
 import os
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from segrap_nb import labels as L
-from segrap_nb.sources import data_root
-from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.errors import DataError
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.guards import Manifest, check_writable, refuse_overlap, write_errors
 from segrap_nb.io.nifti import read_header, write_nifti
+from segrap_nb.progress import progress_bar
+from segrap_nb.sources import data_root
 
 
 def predict(
@@ -42,32 +43,77 @@ def predict(
     from segrap_nb.training.device import get_device
     from segrap_nb.training.inference import load_run, predict_case
 
-    device = device or get_device(verbose=progress)
-    model, cfg, info = load_run(run, which, device)
-    dataset = SegRapDataset(data_root(data))
+    out = Path(out).expanduser()
+    root = data_root(data)
+    refuse_overlap(out, root)  # never write into (or around) the ground truth
+    check_writable(out)
+    dataset = SegRapDataset(root)
     ids = cases or [c.case_id for c in dataset if c.has_images]
     unknown = [c for c in ids if c not in dataset.case_ids]
     if unknown:
         raise DataError(dataset.root, f"cases not in the dataset: {', '.join(unknown)}")
-    out = Path(out)
-    if out.resolve() == Path(dataset.root).resolve():
-        raise DataError(out, "the output folder is the dataset itself: choose another --out")
+    device = device or get_device(verbose=progress)
+    model, cfg, info = load_run(run, which, device)
     task = cfg.task
+    names = list(L.structures(task)) if masks else []
+    Manifest(out).claim(  # only files this kit wrote may be replaced
+        [f"{ONEHOT_DIR}/Task00{task}/{c}.nii.gz" for c in ids]
+        + [f"{IMAGES_DIR}/{c}/{n}.nii.gz" for c in ids for n in names])
     written = []
     if progress:
         print(f"predicting {len(ids)} case(s) with {info['path']} (step {info['step']}, task {task})")
-    for case_id in tqdm(ids, desc="predict", disable=not progress):
+    for case_id in progress_bar(ids, desc="predict", disable=not progress):
         case = dataset[case_id]
         onehot, meta = predict_case(model, case, cfg, device)
         affine = read_header(case.files["image"]).affine
         if onehot.shape != tuple(meta.original_shape):
             raise RuntimeError(f"{case_id}: prediction shape {onehot.shape} != {meta.original_shape}")
         path = out / ONEHOT_DIR / f"Task00{task}" / f"{case_id}.nii.gz"
-        written.append(write_nifti(path, onehot, affine))
-        if masks:
-            for name, mask in L.iter_structure_masks(onehot, task):
-                write_nifti(out / IMAGES_DIR / case_id / f"{name}.nii.gz", mask.view("uint8"), affine)
+        with write_errors(out):
+            written.append(write_nifti(path, onehot, affine))
+            if masks:
+                for name, mask in L.iter_structure_masks(onehot, task):
+                    write_nifti(out / IMAGES_DIR / case_id / f"{name}.nii.gz", mask.view("uint8"), affine)
     return written
+
+
+def predict_file(
+    run: str | os.PathLike,
+    ct: str | os.PathLike | FileRef,
+    contrast_ct: str | os.PathLike | FileRef,
+    out: str | os.PathLike | None = None,
+    which: str = "best",
+    device=None,
+):
+    """Segment one new patient from its two CT files (plain, contrast; paths or zip members).
+
+    Returns the label map as a Volume.
+
+    The map (uint8, the run's task labels) lies on the plain CT's own grid and affine; with
+    ``out`` it is also written there as a NIfTI file (atomically).
+    """
+    from segrap_nb.io.dataset import Case
+    from segrap_nb.io.nifti import Volume
+    from segrap_nb.training.device import get_device
+    from segrap_nb.training.inference import load_run, predict_case
+
+    refs = {key: f if isinstance(f, FileRef) else FileRef(Path(f).expanduser())
+            for key, f in (("image", ct), ("image_contrast", contrast_ct))}
+    for ref in refs.values():
+        if ref.member is None and not ref.path.is_file():
+            raise DataError(ref.path, "no such CT file")
+    header = read_header(refs["image"])  # a clear error for a file that is not NIfTI
+    device = device or get_device(verbose=False)
+    model, cfg, _ = load_run(run, which, device)
+    case = Case(case_id="new_case", files=refs)
+    onehot, _ = predict_case(model, case, cfg, device)
+    sx, sy, sz = (float(s) for s in header.spacing[:3])
+    volume = Volume(onehot, header.affine, (sx, sy, sz), str(out or ""))
+    if out is not None:
+        out = Path(out).expanduser()
+        with write_errors(out.parent):
+            write_nifti(out, onehot, header.affine)
+    return volume
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,9 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict; returns 0 on success."""
-    import torch
+    from segrap_nb.training.device import parse_device
 
-    device = torch.device(args.device) if args.device else None
+    device = parse_device(args.device, "--device") if args.device else None
     files = predict(args.run, args.out, args.data, args.cases, args.checkpoint,
                     masks=not args.no_masks, device=device)
     print(f"wrote {len(files)} prediction(s) to {args.out}")

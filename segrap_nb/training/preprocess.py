@@ -31,21 +31,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import nibabel.orientations as nio
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from segrap_nb import labels as L
+from segrap_nb.errors import DataError
+from segrap_nb.grid import same_affine, spacing_mm
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import Case
-from segrap_nb.errors import DataError
+from segrap_nb.progress import progress_bar
 from segrap_nb.training.config import PreprocessConfig
 
 #: Bump when the preprocessing code changes what it writes: old caches are then ignored.
@@ -185,7 +186,7 @@ def preprocess_case(
     """Preprocess one case: (image float32 (2, x, y, z), labels uint8 (1, x, y, z) or None, meta)."""
     plain = case.image(contrast=False)
     contrast = case.image(contrast=True)
-    if plain.shape != contrast.shape or not np.allclose(plain.affine, contrast.affine, atol=1e-3):
+    if plain.shape != contrast.shape or not same_affine(plain.affine, contrast.affine):
         raise DataError(case.files["image_contrast"], f"grid {contrast.shape} differs from image.nii.gz {plain.shape}")
     label_vol = None
     if with_label:
@@ -196,8 +197,8 @@ def preprocess_case(
             raise DataError(label_vol.source, f"labels above {L.max_label(task)} in a task {task} map")
 
     ras_plain, ras_affine, ornt = to_ras(plain.array, plain.affine)
-    ras_spacing = np.sqrt((ras_affine[:3, :3] ** 2).sum(axis=0))
-    shape_out = resampled_shape(ras_plain.shape, ras_spacing, settings.spacing_mm)
+    ras_spacing = np.asarray(spacing_mm(ras_affine))
+    shape_out = resampled_shape(ras_plain.shape, ras_spacing.tolist(), settings.spacing_mm)
     res_affine = resample_affine(ras_affine, ras_plain.shape, shape_out)
 
     channels = [resample(ras_plain, shape_out)]
@@ -230,7 +231,7 @@ def preprocess_case(
         ornt=np.asarray(ornt, float).tolist(),
         ras_shape=[int(plain.shape[int(np.flatnonzero(ornt[:, 0] == ax)[0])]) for ax in range(3)],
         resampled_shape=[int(s) for s in shape_out],
-        spacing_mm=[float(s) for s in np.sqrt((res_affine[:3, :3] ** 2).sum(axis=0))],
+        spacing_mm=list(spacing_mm(res_affine)),
         crop=box,
         affine=(res_affine @ crop_shift).tolist(),
         clip_hu=clips,
@@ -314,6 +315,7 @@ class PreprocessCache:
             _atomic_write_text(settings_file, json.dumps(
                 {"version": PREPROCESS_VERSION, "task": self.task, **asdict(self.settings)}, indent=2))
         image, label, meta = preprocess_case(case, self.settings, self.task)
+        assert label is not None  # preprocess_case returns labels when with_label (the default)
         # Older entries of the same case (its files changed) are replaced.
         for old in self.folder.glob(f"{case.case_id}-*"):
             if not old.name.startswith(entry.meta_path.stem):
@@ -327,7 +329,7 @@ class PreprocessCache:
         """Make sure every case is cached (preprocessing the missing ones); return the entries."""
         cases = list(cases)
         todo = [c for c in cases if not self.entry(c).meta_path.exists()]
-        bar = tqdm(total=len(todo), desc="preprocess", disable=not progress or not todo, leave=False)
+        bar = progress_bar(total=len(todo), desc="preprocess", disable=not progress or not todo, leave=False)
         out = []
         for case in cases:
             fresh = case in todo

@@ -12,6 +12,8 @@ import argparse
 
 import yaml
 
+from segrap_nb.cli_args import int_in
+from segrap_nb.errors import DataError
 from segrap_nb.training.config import config_names
 
 
@@ -24,13 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (config copy, metrics, checkpoints)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
-    parser.add_argument("--steps", type=int, help="override train.steps")
-    parser.add_argument("--stop-at", type=int, dest="stop_at",
+    parser.add_argument("--steps", type=int_in(1, 10**9), help="override train.steps")
+    parser.add_argument("--stop-at", type=int_in(1, 10**9), dest="stop_at",
                         help="stop after this step (with a checkpoint); --resume continues later")
     parser.add_argument("--task", type=int, choices=(1, 2), help="override the task (1: OARs, 2: GTVs)")
-    parser.add_argument("--batch-size", type=int, dest="batch_size", help="override data.batch_size")
-    parser.add_argument("--num-workers", type=int, dest="num_workers", help="override data.num_workers")
-    parser.add_argument("--val-every", type=int, dest="val_every", help="override train.val_every")
+    parser.add_argument("--batch-size", type=int_in(1, 4096), dest="batch_size",
+                        help="override data.batch_size")
+    parser.add_argument("--num-workers", type=int_in(0, 256), dest="num_workers",
+                        help="override data.num_workers")
+    parser.add_argument("--val-every", type=int_in(0, 10**9), dest="val_every",
+                        help="override train.val_every (0: only at the end)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set train.lr=0.001 (repeatable)")
     parser.add_argument("--cache", default=None,
@@ -49,9 +54,12 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
             out[dotted] = value
     for item in args.set:
         if "=" not in item:
-            raise SystemExit(f"segrap-nb train: --set expects KEY=VALUE, got {item!r}")
+            raise DataError("--set", f"expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise DataError("--set", f"{key.strip()}: cannot read the value {value!r}") from None
     return out
 
 

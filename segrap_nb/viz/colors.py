@@ -23,7 +23,7 @@ _BASE_HEX: dict[str, str] = {
     "TemporalLobe": "#b07cc6",
     "Hippocampus": "#2ca25f",
     "Eye": "#4fa3e0",
-    "Lens": "#f2f2f2",
+    "Lens": "#c8e600",  # lime: visible inside the blue eye, on white paper and on bone
     "OpticNerve": "#ffa500",
     "MiddleEar": "#8c6d31",
     "IAC": "#e7298a",
@@ -144,10 +144,10 @@ def label_lut(selection: str | Iterable[str] | None = None, task: int | None = N
     return lut
 
 
-def color_of(name: str, scale: float = 255.0) -> tuple[float, ...]:
+def color_of(name: str, scale: float = 255.0) -> tuple[float, float, float]:
     """RGB colour of a structure, components in 0..``scale`` (1.0 for matplotlib)."""
-    rgb = ORGAN_COLORS[L.canonical_name(name)]
-    return tuple(c * scale / 255.0 for c in rgb)
+    r, g, b = ORGAN_COLORS[L.canonical_name(name)]
+    return (r * scale / 255.0, g * scale / 255.0, b * scale / 255.0)
 
 
 def hex_color(name: str) -> str:

@@ -1,93 +1,63 @@
-"""Figures and tables for the evaluation notebook: scores per organ, against the published
-results, against organ volume, the worst cases, and a toy example of DSC vs NSD vs HD95.
+"""Figures of the evaluation notebook: scores per organ, against the published results, against
+organ volume, the worst cases, and a toy example of DSC vs NSD vs HD95.
 
 Inputs are the tidy per-case table of :func:`segrap_nb.eval.evaluate.evaluate` (columns ``case``,
 ``structure``, ``dsc``, ``nsd``, ``hd95`` in mm) and the summary of
 :func:`segrap_nb.eval.evaluate.summary_table`. Every figure is a ``matplotlib.figure.Figure`` not
 registered with pyplot: a notebook shows it when it is a cell's value (or via ``display``), and
-scripts need not close it.
+scripts need not close it. The tables they draw are computed in :mod:`segrap_nb.eval.tables`;
+``phantom=True`` puts the phantom tag in the title of a figure of phantom results.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from segrap_nb import labels as L
-from segrap_nb.eval.metrics import surface_metrics
-from segrap_nb.viz.slices import FN_COLOR, FP_COLOR, TP_COLOR
 from segrap_nb.analysis.published import PUBLISHED_DSC
+from segrap_nb.eval.metrics import surface_metrics
+from segrap_nb.eval.tables import HIGHER_IS_BETTER, check_metric, difficulty_order, finite
+from segrap_nb.viz._style import (
+    BLUE,
+    FN_COLOR,
+    FP_COLOR,
+    GREY,
+    NAME_FONTSIZE,
+    ORANGE,
+    TP_COLOR,
+    error_legend,
+    figure,
+    jittered_boxes,
+    phantom_title,
+    titled,
+)
 
 __all__ = [
     "Comparison",
     "boxplot_by_structure",
-    "difficulty_order",
-    "gt_volumes",
     "plot_shift_sweep",
     "plot_toy",
     "published_comparison",
-    "shift_sweep",
-    "structure_volumes",
-    "toy_pair",
+    "titled",
     "volume_vs_dsc",
     "worst_case_figures",
-    "worst_cases",
 ]
 
-#: Figure resolution (dots per inch) of every figure made here.
-DPI = 80
 #: Colours of the published teams and of our model in the comparison.
-PUBLISHED_COLOR, OURS_COLOR = "#8c8c8c", "#dd8452"
-#: Metrics of the per-case table and whether a higher value is better.
-HIGHER_IS_BETTER = {"dsc": True, "nsd": True, "hd95": False}
+PUBLISHED_COLOR, OURS_COLOR = GREY, ORANGE
 LABELS = {"dsc": "DSC", "nsd": "NSD", "hd95": "HD95 (mm)"}
-
-# Matplotlib 3.10 renamed boxplot's ``vert=False`` to ``orientation="horizontal"``.
-_HORIZONTAL = (
-    {"orientation": "horizontal"}
-    if tuple(int(p) for p in matplotlib.__version__.split(".")[:2]) >= (3, 10)
-    else {"vert": False}
-)
-
-
-def _check_metric(metric: str) -> str:
-    if metric not in HIGHER_IS_BETTER:
-        raise ValueError(f"metric must be one of {sorted(HIGHER_IS_BETTER)}, got {metric!r}")
-    return metric
-
-
-def _finite(values: pd.Series) -> pd.Series:
-    """The values with +-inf turned into NaN (HD95 is inf when exactly one mask is empty)."""
-    return values.replace([np.inf, -np.inf], np.nan)
 
 
 # --------------------------------------------------------------------------------------------
 # Scores per organ
 # --------------------------------------------------------------------------------------------
-
-
-def difficulty_order(per_case: pd.DataFrame, metric: str = "dsc") -> list[str]:
-    """Structures from hardest to easiest: lowest mean DSC/NSD first (highest mean HD95 first).
-
-    Means are over the cases in ``per_case`` (HD95 over its finite values). Ties keep the
-    official order.
-    """
-    metric = _check_metric(metric)
-    values = per_case.assign(v=_finite(per_case[metric].astype(float)))
-    mean = values.groupby("structure", sort=False)["v"].mean()
-    official = [s for s in (*L.OAR_NAMES, *L.GTV_NAMES) if s in mean.index]
-    others = [s for s in mean.index if s not in official]
-    mean = mean.reindex(official + others)
-    order = mean.sort_values(ascending=HIGHER_IS_BETTER[metric], kind="mergesort",
-                             na_position="first")
-    return list(order.index)
 
 
 def boxplot_by_structure(
@@ -97,45 +67,40 @@ def boxplot_by_structure(
     order: Sequence[str] | None = None,
     title: str | None = None,
     seed: int = 0,
+    phantom: bool = False,
 ) -> Figure:
     """Box plot of a metric per structure over the cases, hardest structure on top.
 
-    Each case is a dot (jittered vertically); the box spans the quartiles, the black line is
-    the median and the diamond the mean. ``order`` (top to bottom) defaults to
-    :func:`difficulty_order` of this metric; pass the DSC order to compare DSC and NSD panels.
+    Each case is a dot (jittered vertically); the box spans the quartiles (drawn from 5 cases
+    on: fewer are shown as dots only), the black line is the median and the diamond the mean.
+    ``order`` (top to bottom) defaults to :func:`segrap_nb.eval.tables.difficulty_order` of
+    this metric; pass the DSC order to compare DSC and NSD panels.
     HD95 values that are infinite (one mask empty) are left out of the plot.
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     names = list(order) if order is not None else difficulty_order(per_case, metric)
-    fig = Figure(figsize=(6.0, 0.16 * len(names) + 1.1), dpi=DPI, facecolor="white")
+    fig = figure(6.0, 0.16 * len(names) + 1.1)
     ax = fig.add_subplot()
     data = []
     for name in names:
-        v = _finite(per_case.loc[per_case["structure"] == name, metric].astype(float)).dropna()
+        v = finite(per_case.loc[per_case["structure"] == name, metric].astype(float)).dropna()
         data.append(v.to_numpy())
-    ypos = np.arange(len(names), 0, -1)  # the first name at the top
-    kept = [(d, y) for d, y in zip(data, ypos) if len(d)]
-    if kept:
-        ax.boxplot([d for d, _ in kept], positions=[y for _, y in kept], widths=0.6,
-                   showfliers=False, medianprops={"color": "black"}, boxprops={"color": "0.45"},
-                   whiskerprops={"color": "0.45"}, capprops={"color": "0.45"}, **_HORIZONTAL)
-    rng = np.random.default_rng(seed)
+    ypos = [float(y) for y in range(len(names), 0, -1)]  # the first name at the top
+    jittered_boxes(ax, data, ypos, seed=seed, jitter=0.18)
     for d, y in zip(data, ypos):
         if len(d):
-            ax.scatter(d, y + rng.uniform(-0.18, 0.18, len(d)), s=9, color="#4c72b0",
-                       linewidths=0, zorder=3, alpha=0.8)
             ax.scatter([d.mean()], [y], marker="D", s=14, color=OURS_COLOR, zorder=4)
-    ax.set_yticks(ypos, names, fontsize=6.5)
+    ax.set_yticks(ypos, names, fontsize=NAME_FONTSIZE)
     ax.set_ylim(0.3, len(names) + 0.7)
     if metric != "hd95":
         ax.set_xlim(-0.03, 1.03)
     ax.set_xlabel(LABELS[metric] + ("  (higher is better)" if HIGHER_IS_BETTER[metric]
                                     else "  (lower is better)"))
     n_cases = per_case["case"].nunique()
-    ax.set_title(title or f"{LABELS[metric]} per structure over {n_cases} case(s), hardest on top",
-                 fontsize=9)
+    ax.set_title(phantom_title(title or f"{LABELS[metric]} per structure over {n_cases} case(s), "
+                               "hardest on top", phantom), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    ax.scatter([], [], s=9, color="#4c72b0", label="one case")
+    ax.scatter([], [], s=9, color=BLUE, label="one case")
     ax.scatter([], [], marker="D", s=14, color=OURS_COLOR, label="mean")
     # The easy organs sit at the bottom, near the best value: the other bottom corner is free.
     ax.legend(fontsize=7, loc="lower left" if HIGHER_IS_BETTER[metric] else "lower right")
@@ -176,6 +141,7 @@ def published_comparison(
     *,
     ours: str = "ours",
     evaluated_on: str = "phantom held-out cases",
+    phantom: bool = False,
 ) -> Comparison:
     """Mean DSC (%) of the published nnU-Net baseline and best team beside ours, and a bar chart.
 
@@ -193,7 +159,7 @@ def published_comparison(
                  + [evaluated_on])
     table.index.name = "mean DSC (%)"
 
-    fig = Figure(figsize=(max(4.8, 2.0 + 1.6 * len(cols)), 3.2), dpi=DPI, facecolor="white")
+    fig = figure(max(4.8, 2.0 + 1.6 * len(cols)), 3.2)
     ax = fig.add_subplot()
     rows = list(table.index)
     width = 0.8 / len(rows)
@@ -210,7 +176,8 @@ def published_comparison(
     ax.set_ylim(0, 105)
     ax.set_ylabel("mean DSC (%)")
     ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
-    ax.set_title("published (real test set) vs ours: not the same data", fontsize=9)
+    ax.set_title(phantom_title("published (real test set) vs ours: not the same data", phantom),
+                 fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return Comparison(table, fig)
@@ -221,74 +188,30 @@ def published_comparison(
 # --------------------------------------------------------------------------------------------
 
 
-def structure_volumes(counts: np.ndarray, voxel_volume_mm3: float, task: int = 1
-                      ) -> dict[str, float]:
-    """Volume in cm³ of every structure of a task from the voxel count of each one-hot label.
-
-    ``counts[k]`` is the number of voxels of label ``k`` (e.g. ``np.bincount`` of the map); a
-    structure is the union of its labels, which are disjoint in a one-hot map, so its volume is
-    the sum of their counts times the voxel volume (mm³), divided by 1000.
-    """
-    counts = np.asarray(counts)
-    out = {}
-    for name in L.structures(task):
-        n = sum(int(counts[k]) for k in L.labels_of(name, task) if k < len(counts))
-        out[name] = n * float(voxel_volume_mm3) / 1000.0
-    return out
-
-
-def gt_volumes(
-    gt_root: str | os.PathLike,
-    case_ids: Iterable[str] | None = None,
-    task: int = 1,
-) -> pd.DataFrame:
-    """Ground-truth volume of every structure: columns case, structure, voxels, cm3.
-
-    Reads each case's one-hot map once (``stats.count_labels`` counts every label in one
-    streamed pass; built from the masks when the map is missing). ``case_ids`` defaults to all
-    cases of the dataset.
-    """
-    from segrap_nb.io.dataset import SegRapDataset
-    from segrap_nb.analysis.stats import bincount_uint8, count_labels
-
-    ds = SegRapDataset(gt_root)
-    rows = []
-    for cid in (list(case_ids) if case_ids is not None else ds.case_ids):
-        case = ds[cid]
-        if task in case.onehot:
-            counts, info = count_labels(case.onehot[task])
-            voxel_mm3 = float(np.prod(info.spacing[:3]))
-        else:
-            vol = case.onehot_map(task)
-            counts, voxel_mm3 = bincount_uint8(vol.array), vol.voxel_volume_mm3
-        for name, cm3 in structure_volumes(counts, voxel_mm3, task).items():
-            voxels = sum(int(counts[k]) for k in L.labels_of(name, task) if k < len(counts))
-            rows.append({"case": cid, "structure": name, "voxels": voxels, "cm3": cm3})
-    return pd.DataFrame(rows, columns=["case", "structure", "voxels", "cm3"])
-
-
 def volume_vs_dsc(
     per_case: pd.DataFrame,
     volumes: pd.DataFrame,
     *,
     metric: str = "dsc",
     annotate: int = 8,
+    phantom: bool = False,
 ) -> Figure:
     """Scatter of a metric against the ground-truth volume (cm³, log x) per case and structure.
 
-    ``volumes`` is :func:`gt_volumes`' table (case, structure, cm3). Structures absent from the
-    ground truth (volume 0) cannot sit on a log axis and are left out (their count is shown).
+    ``volumes`` is :func:`segrap_nb.eval.tables.gt_volumes`' table (case, structure, cm3).
+    Structures absent from the ground truth (volume 0) cannot sit on a log axis and are left
+    out (their count is shown).
     Diamonds are each structure's mean; ``annotate`` of them, spread evenly from the smallest to
     the largest, are named. The title gives Spearman's rank correlation of volume and score.
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     df = per_case.merge(volumes[["case", "structure", "cm3"]], on=["case", "structure"],
                         how="inner", validate="one_to_one")
     absent = int((df["cm3"] <= 0).sum())
-    df = df[df["cm3"] > 0].assign(v=_finite(df[metric].astype(float))).dropna(subset=["v"])
-    fig = Figure(figsize=(6.5, 4.0), dpi=DPI, facecolor="white")
+    df = df[df["cm3"] > 0].assign(v=finite(df[metric].astype(float))).dropna(subset=["v"])
+    fig = figure(6.5, 4.0)
     ax = fig.add_subplot()
-    ax.scatter(df["cm3"], df["v"], s=12, color="#4c72b0", alpha=0.6, linewidths=0,
+    ax.scatter(df["cm3"], df["v"], s=12, color=BLUE, alpha=0.6, linewidths=0,
                label="one structure in one case")
     means = df.groupby("structure").agg(cm3=("cm3", "mean"), v=("v", "mean"))
     ax.scatter(means["cm3"], means["v"], s=26, marker="D", color=OURS_COLOR, linewidths=0,
@@ -310,8 +233,8 @@ def volume_vs_dsc(
         ax.set_ylim(-0.03, 1.05)
     rho = df["cm3"].corr(df["v"], method="spearman") if len(df) > 2 else math.nan
     note = f"; {absent} absent from the ground truth left out" if absent else ""
-    ax.set_title(f"{LABELS[metric]} vs organ volume: Spearman ρ = {rho:.2f} "
-                 f"({len(df)} points{note})", fontsize=9)
+    ax.set_title(phantom_title(f"{LABELS[metric]} vs organ volume: Spearman ρ = {rho:.2f} "
+                               f"({len(df)} points{note})", phantom), fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right" if HIGHER_IS_BETTER[metric] else "upper right")
     fig.tight_layout()
@@ -321,28 +244,6 @@ def volume_vs_dsc(
 # --------------------------------------------------------------------------------------------
 # Worst cases
 # --------------------------------------------------------------------------------------------
-
-
-def worst_cases(per_case: pd.DataFrame, n: int = 5, metric: str = "dsc",
-                both_present: bool = False) -> pd.DataFrame:
-    """The ``n`` (case, structure) pairs with the worst score, worst first.
-
-    Worst = lowest DSC or NSD, or highest HD95 (infinite first). Ties are broken by the other
-    ranking metric (NSD for DSC, DSC otherwise), then by case and official structure order.
-    ``both_present`` leaves out the pairs where exactly one mask is empty (HD95 infinite: an
-    organ missed entirely, or predicted where the ground truth has none), keeping the ones
-    where prediction and truth can be compared boundary to boundary.
-    """
-    metric = _check_metric(metric)
-    other = "nsd" if metric == "dsc" else "dsc"
-    if both_present:
-        per_case = per_case[np.isfinite(per_case["hd95"].astype(float))]
-    rank = {s: i for i, s in enumerate((*L.OAR_NAMES, *L.GTV_NAMES))}
-    df = per_case.assign(_rank=per_case["structure"].map(rank).fillna(len(rank)))
-    asc = HIGHER_IS_BETTER[metric]
-    df = df.sort_values([metric, other, "case", "_rank"], ascending=[asc, True, True, True],
-                        kind="mergesort")
-    return df.drop(columns="_rank").head(n).reset_index(drop=True)
 
 
 def worst_case_figures(
@@ -355,8 +256,8 @@ def worst_case_figures(
     """Prediction vs ground truth on the CT for each row of ``worst`` (case, structure).
 
     One :func:`segrap_nb.viz.slices.plot_prediction_vs_truth` figure per row (false positives
-    magenta, false negatives blue, on the slice with the most errors); ``kwargs`` go to it.
-    Each case's CT and maps are read once.
+    magenta, false negatives blue, on the slice with the most errors); ``kwargs`` go to it
+    (``phantom=True`` tags the titles). Each case's CT and maps are read once.
     """
     from segrap_nb.io.dataset import SegRapDataset
     from segrap_nb.viz.slices import plot_prediction_vs_truth
@@ -383,59 +284,9 @@ def worst_case_figures(
 # --------------------------------------------------------------------------------------------
 
 
-def toy_pair(
-    radius_mm: float,
-    shift_vox: int = 1,
-    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    axis: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(prediction, truth): a ball of ``radius_mm`` and the same ball moved by ``shift_vox`` voxels.
-
-    Both are bool arrays of the same shape (voxel index order, ``spacing_mm`` per axis), with
-    room for the shift. The ball is the set of voxel centres within ``radius_mm`` of its centre.
-    """
-    spacing = np.asarray(spacing_mm, float)
-    half = np.ceil(radius_mm / spacing).astype(int) + 2
-    shape = 2 * half + 1
-    shape[axis] += abs(int(shift_vox))
-    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
-    centre = half.astype(float)
-    if shift_vox < 0:
-        centre[axis] += abs(int(shift_vox))
-    r2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, centre, spacing))
-    truth = r2 <= radius_mm**2
-    pred = np.roll(truth, int(shift_vox), axis=axis)
-    return pred, truth
-
-
-def shift_sweep(
-    radii_mm: Iterable[float],
-    shifts_vox: Iterable[int],
-    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    tolerance_mm: float = 1.0,
-    axis: int = 0,
-) -> pd.DataFrame:
-    """DSC, NSD at ``tolerance_mm`` and HD95 (mm) of every ball radius moved by every shift.
-
-    Columns: radius_mm, volume_cm3 (of the voxelised ball), shift_vox, shift_mm, dsc, nsd, hd95.
-    """
-    rows = []
-    for r in radii_mm:
-        for s in shifts_vox:
-            pred, truth = toy_pair(r, s, spacing_mm, axis)
-            score = surface_metrics(pred, truth, spacing_mm, tolerance_mm)
-            rows.append({
-                "radius_mm": float(r),
-                "volume_cm3": np.count_nonzero(truth) * float(np.prod(spacing_mm)) / 1000.0,
-                "shift_vox": int(s), "shift_mm": abs(int(s)) * float(spacing_mm[axis]),
-                "dsc": score.dsc, "nsd": score.nsd, "hd95": score.hd95,
-            })
-    return pd.DataFrame(rows)
-
-
 def plot_shift_sweep(table: pd.DataFrame, tolerance_mm: float | None = None) -> Figure:
-    """DSC, NSD and HD95 against the shift (mm), one line per ball (:func:`shift_sweep`'s table)."""
-    fig = Figure(figsize=(10.0, 2.9), dpi=DPI, facecolor="white")
+    """DSC, NSD and HD95 against the shift (mm), one line per ball (``tables.shift_sweep``)."""
+    fig = figure(10.0, 2.9)
     axes = fig.subplots(1, 3)
     for (r, vol), group in table.groupby(["radius_mm", "volume_cm3"], sort=True):
         g = group.sort_values("shift_mm")
@@ -461,8 +312,6 @@ def plot_toy(pred: np.ndarray, truth: np.ndarray, spacing_mm: tuple[float, float
              tolerance_mm: float = 1.0, axis: int = 2, title: str = "") -> Figure:
     """The central slice of a toy pair: both (green), false positive (magenta), false negative
     (blue); the title gives DSC, NSD at ``tolerance_mm`` and HD95 of the whole 3D masks."""
-    from matplotlib.patches import Patch
-
     score = surface_metrics(pred, truth, spacing_mm, tolerance_mm)
     union = np.nonzero(np.any(pred | truth, axis=tuple(a for a in range(3) if a != axis)))[0]
     k = int((union.min() + union.max()) // 2) if len(union) else truth.shape[axis] // 2
@@ -470,15 +319,12 @@ def plot_toy(pred: np.ndarray, truth: np.ndarray, spacing_mm: tuple[float, float
     rgb = np.ones(p.shape + (3,))
     rgb[p & t], rgb[p & ~t], rgb[~p & t] = TP_COLOR, FP_COLOR, FN_COLOR
     rows, cols = [s for a, s in enumerate(spacing_mm) if a != axis]
-    fig = Figure(figsize=(3.6, 3.6), dpi=DPI, facecolor="white")
+    fig = figure(3.6, 3.6)
     ax = fig.add_subplot()
     ax.imshow(rgb, interpolation="nearest",
               extent=(0, p.shape[1] * cols, p.shape[0] * rows, 0))
     ax.set_xlabel("mm")
-    ax.legend(handles=[Patch(color=TP_COLOR, label="both"),
-                       Patch(color=FP_COLOR, label="false positive"),
-                       Patch(color=FN_COLOR, label="false negative")],
-              fontsize=6, loc="lower right", framealpha=0.7)
+    error_legend(ax, fontsize=6)
     ax.set_title((title + "\n" if title else "")
                  + f"DSC {score.dsc:.3f}  NSD@{tolerance_mm:g}mm {score.nsd:.3f}  "
                  f"HD95 {score.hd95:.2f} mm", fontsize=8)

@@ -18,18 +18,22 @@ import socket
 import sys
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from segrap_nb.viz.colors import label_owner, resolve_organs
+from segrap_nb.grid import spacing_mm
 from segrap_nb.io.nifti import Volume
+from segrap_nb.viz.colors import label_owner, resolve_organs
 
 #: Set to 1 to never use itkwidgets (e.g. on a slow network); set to "force" to skip the checks.
 ENV_SWITCH = "SEGRAP_ITKWIDGETS"
 #: Where itkwidgets 1.0a55 fetches its viewer from (itkwidgets.viewer_config.ITK_VIEWER_SRC).
 VIEWER_HOST = "bafybeieiqiiwvdq66e2bndws5nwojbe4wwerbxyua6u37axxivi2rwf7wy.ipfs.dweb.link"
+#: CT window (width, level) in HU for the itkwidgets view: soft tissue.
+SOFT_TISSUE = (400.0, 40.0)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -112,10 +116,88 @@ def itkwidgets_available(check_network: bool = True, timeout_s: float = 2.0) -> 
         except importlib.metadata.PackageNotFoundError:
             pass
     if check_network:
-        host = _viewer_host()
-        if not _reachable(host, 443, timeout_s):
-            return False, f"offline: cannot reach {host}, where itkwidgets loads its viewer"
+        source = viewer_source(timeout_s)
+        if source.kind == "unavailable":
+            return False, source.reason
     return True, ""
+
+
+@dataclass(frozen=True)
+class ViewerSource:
+    """Where the itkwidgets viewer page comes from: ``local``, ``gateway`` or ``unavailable``."""
+
+    kind: str
+    url: str
+    reason: str
+
+    def describe(self) -> str:
+        """The one line a notebook prints about it."""
+        if self.kind == "local":
+            return f"itkwidgets viewer: local copy served by this Jupyter server ({self.url})"
+        if self.kind == "gateway":
+            return f"itkwidgets viewer: public gateway {self.url} (no local copy: {self.reason})"
+        return f"itkwidgets viewer unavailable: {self.reason}"
+
+
+def _jupyter_server_url() -> str | None:
+    """URL (with base_url, ending in /) of the Jupyter server that started this kernel, or None."""
+    import glob
+    import json
+
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:
+        return None
+    for path in glob.glob(os.path.join(jupyter_runtime_dir(), "jpserver-*.json")):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                info = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if info.get("pid") == os.getppid() and info.get("url"):
+            return info["url"].rstrip("/") + "/"
+    return None
+
+
+def _local_viewer_url(server: str, timeout_s: float) -> tuple[str | None, str]:
+    """(viewer page URL, "") when this server serves the kit's local copy; else (None, why)."""
+    import urllib.request
+
+    from segrap_nb.viz import itk_assets
+
+    try:
+        wanted = itk_assets.required_versions()
+    except itk_assets.AssetError as exc:
+        return None, str(exc)
+    manifest = itk_assets.installed_manifest()
+    if manifest is None:
+        return None, "not installed (make itk-viewer)"
+    if manifest.get("itkwidgets") != wanted.itkwidgets or \
+            manifest.get(itk_assets.EXTENSION) != wanted.imjoy_extension:
+        return None, "built for other itkwidgets/ImJoy versions (make itk-viewer)"
+    base = f"{server}lab/extensions/{itk_assets.EXTENSION}/static/{itk_assets.OFFLINE}/"
+    try:  # the server must serve it: its config names the folder (started after install)
+        with urllib.request.urlopen(base + "manifest.json", timeout=timeout_s) as resp:
+            if resp.status != 200:
+                return None, f"the Jupyter server answers {resp.status} for it"
+    except OSError:
+        return None, "this Jupyter server does not serve it (restart JupyterLab after install)"
+    return base + "itk-vtk-viewer/index.html", ""
+
+
+def viewer_source(timeout_s: float = 2.0) -> ViewerSource:
+    """Decide once where the viewer comes from: the local copy, the public gateway, or nowhere."""
+    server = _jupyter_server_url()
+    if server is None:
+        why = "no Jupyter server found for this kernel"
+    else:
+        url, why = _local_viewer_url(server, timeout_s)
+        if url:
+            return ViewerSource("local", url, "")
+    host = _viewer_host()
+    if _reachable(host, 443, timeout_s):
+        return ViewerSource("gateway", f"https://{host}/", f"local copy {why}")
+    return ViewerSource("unavailable", "", f"local copy {why}, and offline: cannot reach {host}")
 
 
 def to_itk_image(array: np.ndarray, affine: np.ndarray, step: int = 1) -> Any:
@@ -130,7 +212,7 @@ def to_itk_image(array: np.ndarray, affine: np.ndarray, step: int = 1) -> Any:
         array = array[::step, ::step, :]
         affine = affine.copy()
         affine[:3, :2] *= step
-    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    spacing = np.asarray(spacing_mm(affine))
     # NIfTI world is RAS+, ITK's is LPS+: flip x and y.
     lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3, :3]
     image = itkwasm.image_from_array(np.ascontiguousarray(array.T))  # ITK wants (z, y, x)
@@ -170,7 +252,10 @@ def show_3d(
     the *last* cell of a notebook: after ``view()`` itkwidgets holds later cells until the
     browser's viewer answers.
     """
-    ok, reason = itkwidgets_available()
+    ok, reason = itkwidgets_available(check_network=False)
+    source = viewer_source() if ok else None
+    if source is not None and source.kind == "unavailable":
+        ok, reason = False, source.reason
     if not ok:
         if not quiet:
             print(f"itkwidgets 3D view not shown: {reason}. Using the built-in fallback.")
@@ -179,14 +264,28 @@ def show_3d(
 
             return plot_surfaces(labels, organs, task=task, figsize=(5.0, 4.0))
         return None
-    import itkwidgets  # noqa: PLC0415 - imported only where a viewer can answer
+    # imported only here, where a viewer can answer (importing patches the kernel)
+    import itkwidgets
+    import itkwidgets.viewer
 
+    assert source is not None
+    if not quiet:
+        print(source.describe())
+    kwargs: dict[str, Any] = {"vmin": SOFT_TISSUE[1] - SOFT_TISSUE[0] / 2,
+                              "vmax": SOFT_TISSUE[1] + SOFT_TISSUE[0] / 2}
+    if source.kind == "local":
+        # viewer.py reads this module global when it opens the window; the "reference" UI is
+        # built into the viewer, the other two load their code from a public CDN.
+        itkwidgets.viewer.ITK_VIEWER_SRC = source.url
+        kwargs["ui"] = "reference"
     if step is None:
         step = 2 if max(image.shape[:2]) > 512 else 1
-    kwargs: dict[str, Any] = {"image": to_itk_image(image.array, image.affine, step)}
+    kwargs["image"] = to_itk_image(image.array, image.affine, step)
     if labels is not None:
         relabelled, names = organ_label_image(labels.array, organs, task)
         kwargs["label_image"] = to_itk_image(relabelled, labels.affine, step)
+        kwargs["label_names"] = [(k, v) for k, v in names.items()]
+        kwargs["label_blend"] = 0.6
         print("label ids: " + ", ".join(f"{k} {v}" for k, v in names.items()))
     kwargs.update(view_kwargs)
     return itkwidgets.view(**kwargs)

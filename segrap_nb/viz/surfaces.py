@@ -17,13 +17,10 @@ import numpy as np
 from scipy import ndimage
 
 from segrap_nb import labels as L
-from segrap_nb.viz.colors import color_of, resolve_organs
+from segrap_nb.grid import bbox, spacing_mm
 from segrap_nb.io.nifti import Volume
-from segrap_nb.viz.render import mask_bbox
-
-
-def _spacing_of(affine: np.ndarray) -> np.ndarray:
-    return np.sqrt((np.asarray(affine, float)[:3, :3] ** 2).sum(axis=0))
+from segrap_nb.viz._style import DPI, organ_legend, phantom_title
+from segrap_nb.viz.colors import color_of, resolve_organs
 
 
 def organ_mesh(
@@ -42,10 +39,10 @@ def organ_mesh(
     """
     from skimage.measure import marching_cubes
 
-    found = mask_bbox(np.asarray(mask).astype(bool, copy=False))
+    found = bbox(np.asarray(mask).astype(bool, copy=False))
     if found is None:
         return None
-    spacing = _spacing_of(affine)
+    spacing = np.asarray(spacing_mm(affine))
     pad = 2
     box = tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n))
                 for s, n in zip(found, mask.shape))
@@ -91,19 +88,19 @@ def plot_surfaces(
     azim: float = 120.0,
     smooth_mm: float = 0.8,
     figsize: tuple[float, float] = (6.0, 5.0),
-    dpi: int = 80,
+    dpi: int = DPI,
     title: str | None = None,
     legend: bool = True,
+    phantom: bool = False,
 ) -> Any:
     """Matplotlib figure with the 3D surfaces of the chosen organs (names or a group), in mm.
 
     ``onehot`` is the uint8 one-hot map (a ``Volume``, or an array with ``affine``). Organs
     absent from the case are listed in the title. ``alpha`` defaults to 0.3 for an organ that
     contains another shown organ (the middle ear around the cochlea, the eye around the lens)
-    and 0.9 otherwise. Returns the figure.
+    and 0.9 otherwise. ``phantom=True`` tags the title. Returns the figure.
     """
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
@@ -124,7 +121,7 @@ def plot_surfaces(
         ax = fig.add_subplot(projection="3d")
     else:
         fig = ax.figure
-    lows, highs, handles, absent = [], [], [], []
+    lows, highs, shown, absent = [], [], [], []
     for name in names:
         mesh = organ_mesh(L.structure_mask(arr, name, task), affine, smooth_mm=smooth_mm)
         if mesh is None:
@@ -145,7 +142,7 @@ def plot_surfaces(
         ax.add_collection3d(coll)
         lows.append(verts.min(axis=0))
         highs.append(verts.max(axis=0))
-        handles.append(Patch(facecolor=rgb, edgecolor="0.3", label=name))
+        shown.append(name)
     if lows:
         lo, hi = np.min(lows, axis=0), np.max(highs, axis=0)
         centre, ranges = (lo + hi) / 2, np.maximum(hi - lo, 2.0) * 1.05
@@ -162,7 +159,7 @@ def plot_surfaces(
     text = title if title is not None else (organs if isinstance(organs, str) else "organs")
     if absent:
         text += f"\n(absent: {', '.join(absent)})"
-    ax.set_title(text, fontsize=9)
-    if legend and handles:
-        ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=False)
+    ax.set_title(phantom_title(text, phantom), fontsize=9)
+    if legend and shown:
+        organ_legend(ax, shown, loc="upper left")
     return fig

@@ -28,14 +28,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from segrap_nb import labels as L
-from segrap_nb.io.atomic import atomic_open
-from segrap_nb.viz.colors import ORGAN_GROUPS, label_lut, legend_html, resolve_organs
 from segrap_nb.errors import DataError
+from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.nifti import Volume
+from segrap_nb.viz._style import DPI, StaticFigure, organ_legend, phantom_title
+from segrap_nb.viz.colors import ORGAN_GROUPS, label_lut, legend_html, resolve_organs
 from segrap_nb.viz.render import (
     PLANE_AXES,
     PLANE_AXIS,
-    PLANE_DIRECTIONS,
     PLANES,
     WINDOW_PRESETS,
     LPSVolume,
@@ -49,12 +49,16 @@ from segrap_nb.viz.render import (
     voxel_to_plane_mm,
     window_lut,
 )
+from segrap_nb.viz.slices import decorate
 
 CUSTOM = "custom"
+#: Colour of the crosshair that marks the point where the three planes meet.
+CROSSHAIR = "#00ff00"
 
 
-def _array_of(vol: Volume | np.ndarray | None) -> np.ndarray | None:
-    return None if vol is None else (vol.array if isinstance(vol, Volume) else np.asarray(vol))
+def _array_of(vol: Volume | np.ndarray) -> np.ndarray:
+    """The voxel array of a Volume or an array, (i, j, k) order."""
+    return vol.array if isinstance(vol, Volume) else np.asarray(vol)
 
 
 class SliceViewer:
@@ -62,7 +66,8 @@ class SliceViewer:
 
     ``image``/``contrast``: CT volumes (HU) in (i, j, k) order; ``labels``: uint8 one-hot map
     (task 1: 1..54, task 2: 1 = GTVp, 2 = GTVnd) on the same grid. ``Volume`` objects carry
-    their affine; plain arrays need ``affine`` or ``spacing`` (mm).
+    their affine; plain arrays need ``affine`` or ``spacing`` (mm). ``phantom=True`` tags the
+    title. The widget needs a live kernel: :meth:`snapshot` is a static figure of the view.
     """
 
     def __init__(
@@ -79,14 +84,15 @@ class SliceViewer:
         opacity: float = 0.45,
         max_display_px: int = 400,
         panel_inches: float = 3.4,
-        dpi: int = 90,
+        dpi: int = DPI,
         title: str = "",
+        phantom: bool = False,
     ) -> None:
         if isinstance(image, Volume):
             affine = image.affine if affine is None else affine
             spacing = image.spacing if spacing is None else spacing
         ct = _array_of(image)
-        self.title = title
+        self.title = phantom_title(title, phantom)
         self._stored_shape = ct.shape
         self.ct = reorient_lps(ct, affine, spacing)
         self.spacing = self.ct.spacing
@@ -139,7 +145,7 @@ class SliceViewer:
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def from_case(cls, case: Any, task: int = 1, contrast: bool = True, **kwargs: Any
-                  ) -> "SliceViewer":
+                  ) -> SliceViewer:
         """Viewer for one dataset case: its CT, contrast CT (if present) and one-hot map."""
         image = case.image()
         ctr = case.image(contrast=True) if contrast and "image_contrast" in case.files else None
@@ -181,14 +187,9 @@ class SliceViewer:
             ax.set_ylim(ext[2], ext[3])
             ax.set_xticks([])
             ax.set_yticks([])
-            top, bottom, left, right = PLANE_DIRECTIONS[p]
-            kw = dict(color="#ffff66", fontsize=8, transform=ax.transAxes)
-            ax.text(0.5, 0.99, top, ha="center", va="top", **kw)
-            ax.text(0.5, 0.01, bottom, ha="center", va="bottom", **kw)
-            ax.text(0.01, 0.5, left, ha="left", va="center", **kw)
-            ax.text(0.99, 0.5, right, ha="right", va="center", **kw)
-            v = ax.axvline(0, color="#00ff00", lw=0.6, alpha=0.6)
-            h = ax.axhline(0, color="#00ff00", lw=0.6, alpha=0.6)
+            decorate(ax, p)  # side letters and scale bar (the slice index is in the title)
+            v = ax.axvline(0, color=CROSSHAIR, lw=0.6, alpha=0.6)
+            h = ax.axhline(0, color=CROSSHAIR, lw=0.6, alpha=0.6)
             self._cross[p] = (v, h)
             self.axes[p] = ax
         self._suptitle = self.figure.suptitle("", color="white", fontsize=9)
@@ -307,16 +308,55 @@ class SliceViewer:
 
         canvas = self.figure.canvas
         canvas.draw()
-        buf = np.asarray(canvas.buffer_rgba())
+        buf = np.asarray(canvas.buffer_rgba())  # type: ignore[attr-defined]  # Agg canvas
         out = io.BytesIO()
         Image.fromarray(buf[..., :3]).save(out, format="png", compress_level=compress_level)
         return out.getvalue()
 
-    def snapshot(self) -> Any:
-        """A static PNG of the current view (shows in exported HTML and print, unlike widgets)."""
-        from IPython.display import Image as IPImage
+    def shown_organs(self) -> list[str]:
+        """The selected organs present in this case (those the legend names)."""
+        return [o for o in self.organs
+                if any(lab in self.present_labels for lab in L.labels_of(o, self.task))]
 
-        return IPImage(self.png(compress_level=9))
+    def snapshot(self) -> Figure:
+        """A static matplotlib figure of the current view, with a scale bar and organ legend.
+
+        Widgets need a live kernel; this figure also shows in exported HTML, on GitHub and in
+        print. It is a new figure (later changes to the viewer leave it as it is).
+        """
+        width, height = self.figure.get_size_inches()
+        fig = StaticFigure(figsize=(float(width), float(height)), dpi=max(self.dpi, DPI),
+                           facecolor="black")
+        shown = self.shown_organs() if self.show_labels else []
+        ncol = max(1, min(len(shown), int(fig.get_figwidth() / 1.35)))
+        rows = -(-len(shown) // ncol)
+        legend_in = 0.19 * rows + (0.1 if rows else 0.0)
+        fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + legend_in)
+        bottom = (legend_in + 0.02) / fig.get_figheight()
+        ratios = [ax.get_position().width for ax in self.axes.values()]
+        grid = fig.add_gridspec(1, 3, width_ratios=ratios, left=0.01, right=0.99,
+                                bottom=bottom, top=1 - 0.34 / fig.get_figheight(), wspace=0.04)
+        where = self._lps_index()
+        for n, p in enumerate(PLANES):
+            ax = fig.add_subplot(grid[0, n])
+            ax.set_facecolor("black")
+            ext = plane_extent(self.shape, self.spacing, p)
+            ax.imshow(self.plane_rgb(p), extent=ext, aspect="equal", interpolation="nearest")
+            ax.set_xlim(ext[0], ext[1])
+            ax.set_ylim(ext[2], ext[3])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            x, y = voxel_to_plane_mm(where, self.shape, self.spacing, p)
+            ax.axvline(x, color=CROSSHAIR, lw=0.6, alpha=0.6)
+            ax.axhline(y, color=CROSSHAIR, lw=0.6, alpha=0.6)
+            decorate(ax, p, index=self.index[p], n_slices=self.shape[PLANE_AXIS[p]])
+        fig.suptitle(self._suptitle.get_text(), color="white", fontsize=9)
+        if shown:
+            leg = organ_legend(fig, shown, loc="lower center", ncol=ncol,
+                               bbox_to_anchor=(0.5, 0.0), fontsize=7.5)
+            for text in leg.get_texts():
+                text.set_color("white")
+        return fig
 
     def savefig(self, path: str | os.PathLike, **kwargs: Any) -> Path:
         """Save the current view to an image file (format from the suffix), atomically."""
@@ -469,11 +509,3 @@ class SliceViewer:
 
         display(self.widget)
 
-
-def view_case(case: Any = 0, root: str | None = None, task: int = 1, **kwargs: Any) -> SliceViewer:
-    """Open a case (index, id or ``Case``) of the dataset at ``root`` (default data) in a viewer."""
-    if isinstance(case, (int, str)):
-        from segrap_nb.sources import open_dataset
-
-        case = open_dataset(root)[case]
-    return SliceViewer.from_case(case, task=task, **kwargs)

@@ -1,0 +1,163 @@
+"""Label counting straight from the gzip stream: voxel counts per label and mask voxel indices.
+
+Hand-written for speed and memory (``nibabel`` + ``np.bincount`` would hold the whole volume and
+an int64 copy of it): a uint8 file is inflated chunk by chunk into one reused buffer and each
+chunk is counted by ``torch.bincount``. Files with another dtype or with scaling are read whole
+by :func:`segrap_nb.io.nifti.read_nifti`. Every decoding error names the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from segrap_nb.errors import DataError
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.nifti import NiftiInfo, decode_error, open_stream, read_header, read_nifti
+
+
+def _read_guarded(ref: FileRef, read: Callable[..., Any], *args: Any) -> Any:
+    """Call a stream read; decoding errors become a DataError naming the file."""
+    try:
+        return read(*args)
+    except Exception as exc:
+        raise decode_error(ref, exc) from None
+
+
+COUNT_CHUNK_BYTES = 1 << 22
+
+
+def bincount_uint8(array: np.ndarray) -> np.ndarray:
+    """Voxel count of every value of a uint8 array (int64, length max + 1), in one pass.
+
+    ``torch.bincount`` reads the uint8 data in place; ``np.bincount`` would first make an
+    int64 copy of the whole volume (8 bytes per voxel: 1 GB for a full-size map).
+    """
+    import torch  # imported here: the CLI and the notebooks need it only when counting
+
+    flat = array.ravel(order="K")  # a view for C- or F-contiguous arrays (no copy)
+    if flat.size == 0:
+        return np.zeros(1, dtype=np.int64)
+    return torch.bincount(torch.from_numpy(flat)).numpy()
+
+
+def _streamable(info: NiftiInfo) -> bool:
+    """True when the voxel bytes are the uint8 values themselves (no scaling)."""
+    plain = info.slope == 1.0 and info.inter == 0.0
+    return len(info.shape) == 3 and info.dtype == np.uint8 and plain
+
+
+def iter_voxel_chunks(
+    ref: FileRef, info: NiftiInfo, chunk_bytes: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index of the first voxel, uint8 chunk) of a uint8 NIfTI file, in file order.
+
+    Hand-written for speed and memory: the gzip stream is inflated chunk by chunk into one
+    reused buffer (the chunk array is overwritten by the next one), so a volume is never held
+    whole: 4 MB instead of 132 MB per full-size map, and no fresh pages to touch. Voxels come
+    in the file's order, i.e. the Fortran (i fastest) order of the (i, j, k) array.
+    """
+    total = int(np.prod(info.shape))
+    size = max(1, min(chunk_bytes or COUNT_CHUNK_BYTES, total))
+    buf = np.empty(size, dtype=np.uint8)
+    view = buf.data
+    done = 0
+    with open_stream(ref) as stream:
+        skip = info.offset
+        while skip:  # the header and any extensions
+            got = len(_read_guarded(ref, stream.read, min(skip, 1 << 16)))
+            if not got:
+                break
+            skip -= got
+        while done < total:
+            got = _read_guarded(ref, stream.readinto, view[: min(size, total - done)])  # type: ignore[attr-defined]
+            if not got:
+                break
+            yield done, buf[:got]
+            done += got
+    if done < total:
+        raise DataError(ref, f"data block too short: {done} of {total} bytes (truncated file?)")
+
+
+def count_labels(
+    ref: FileRef | str | os.PathLike, chunk_bytes: int | None = None
+) -> tuple[np.ndarray, NiftiInfo]:
+    """Voxel count of every value (int64, length 256) of a label map file, and its header.
+
+    One pass: :func:`iter_voxel_chunks` inflates the file in chunks and ``torch.bincount``
+    counts each chunk. Maps stored with another dtype or with scaling are read whole instead.
+    Errors (truncated or corrupt file, values outside 0..255) raise DataError naming the file.
+    """
+    import torch
+
+    ref = FileRef.of(ref)
+    info = read_header(ref)
+    if len(info.shape) != 3:
+        raise DataError(ref, f"expected a 3D label map, header says shape {info.shape}")
+    counts = np.zeros(256, dtype=np.int64)
+    if not _streamable(info):
+        vol = read_nifti(ref)
+        part = bincount_uint8(_as_label_map(vol.array, vol.source))
+        counts[: len(part)] = part
+        return counts, info
+    acc = torch.zeros(256, dtype=torch.int64)
+    with _one_torch_thread():
+        for _, chunk in iter_voxel_chunks(ref, info, chunk_bytes):
+            acc += torch.bincount(torch.from_numpy(chunk), minlength=256)
+    counts[:] = acc.numpy()
+    return counts, info
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread for a while (restored after).
+
+    Many small ``torch.bincount`` calls are slower with several torch threads (every call
+    synchronises them) than with one (``benchmarks/bench_stats.py``); parallelism comes from
+    the worker processes instead.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _as_label_map(array: np.ndarray, source: str) -> np.ndarray:
+    """The label map as uint8 (no copy when it is uint8 already); bad dtypes raise DataError."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind not in "iu":
+        raise DataError(source, f"label map has dtype {array.dtype}, expected integers (uint8)")
+    lo, hi = int(array.min()), int(array.max())
+    if lo < 0 or hi > 255:
+        raise DataError(source, f"label values {lo}..{hi} out of range (uint8 labels expected)")
+    return array.astype(np.uint8)
+
+
+def mask_voxels(
+    ref: FileRef | str | os.PathLike, chunk_bytes: int | None = None
+) -> tuple[np.ndarray, NiftiInfo]:
+    """Indices (int64, sorted, Fortran order of (i, j, k)) of a mask file's nonzero voxels."""
+    ref = FileRef.of(ref)
+    info = read_header(ref)
+    if len(info.shape) != 3:
+        raise DataError(ref, f"expected a 3D mask, header says shape {info.shape}")
+    if not _streamable(info):
+        return np.flatnonzero(read_nifti(ref).array.ravel(order="F")), info
+    parts = [
+        np.flatnonzero(chunk) + start
+        for start, chunk in iter_voxel_chunks(ref, info, chunk_bytes)
+        if np.count_nonzero(chunk)
+    ]
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)), info

@@ -1,0 +1,359 @@
+"""A local, offline copy of the itkwidgets viewer, installed from the npm registry.
+
+itkwidgets 1.0 shows its viewer (itk-vtk-viewer) in an ImJoy window that the
+``imjoy-jupyterlab-extension`` opens. Everything the browser needs for that is fetched at run
+time from public hosts: the ImJoy app (Vue, vue-js-modal, vue-window, imjoy-core) by the
+JupyterLab extension, the viewer page from an IPFS gateway, and the viewer's RPC library
+(imjoy-loader, imjoy-rpc) by that page. Offline or behind a filter the viewer is a blank box.
+
+``python -m segrap_nb.viz.itk_assets install`` (``make itk-viewer``) builds the same thing from
+npm packages of pinned versions into ``<env>/share/segrap-nb/itk-viewer/``:
+
+* ``labextensions/imjoy-jupyterlab-extension/``: a copy of the installed extension whose
+  hard-coded CDN addresses point at ``static/segrap-offline/`` beside it (files renamed, so a
+  browser never mixes them up with the original), plus those assets and the viewer;
+* an entry in ``<env>/etc/jupyter/jupyter_lab_config.json`` (JupyterLab does not read a ``.d``
+  folder for its own settings) that puts that folder first on JupyterLab's
+  ``extra_labextensions_path``: JupyterLab then serves it (no new port)
+  at ``<base_url>lab/extensions/imjoy-jupyterlab-extension/static/segrap-offline/``.
+
+``python -m segrap_nb.viz.itk_assets uninstall`` removes both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+#: itkwidgets version -> the itk-vtk-viewer release it is used with (the last 14.x on npm).
+VIEWER_FOR_ITKWIDGETS: dict[str, str] = {"1.0a55": "14.51.0"}
+#: imjoy-jupyterlab-extension version -> the npm packages its bundle loads from CDNs.
+IMJOY_ASSETS: dict[str, dict[str, str]] = {
+    "0.2.6": {"vue": "2.6.10", "vue-js-modal": "1.3.35", "imjoy-core": "0.14.5",
+              "imjoy-rpc": "0.5.59"},
+}
+EXTENSION = "imjoy-jupyterlab-extension"
+OFFLINE = "segrap-offline"  # folder name under the copied extension's static/
+CONFIG_NAME = "jupyter_lab_config.json"
+
+# Loaded first by the patched chunk: the folder of the local assets, from the chunk's own URL.
+_BASE_JS = ("window.__segrapOffline = new URL('" + OFFLINE + "/', document.currentScript ? "
+            "document.currentScript.src : window.location.href).href;\n")
+# vue-window's only use in the JupyterLab extension is Vue.use(VueWindow): its window manager is
+# switched off there, so the package is not needed, and it is not on the npm registry.
+_VUE_WINDOW_JS = ("/* segrap-nb: vue-window is unused by imjoy-jupyterlab-extension (no window "
+                  "manager); Vue.use() needs an object. */\n"
+                  "window.VueWindow = window.VueWindow || { install: function () {} };\n")
+
+
+class AssetError(RuntimeError):
+    """The local viewer copy could not be built (the message says which step and why)."""
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The versions the local copy is built for, read from the installed packages."""
+
+    itkwidgets: str
+    imjoy_extension: str
+    viewer: str
+    assets: dict[str, str]
+
+
+def asset_root(prefix: str | os.PathLike[str] | None = None) -> Path:
+    """Folder of the local copy: ``$SEGRAP_ITK_VIEWER_DIR``, else ``<env>/share/segrap-nb/itk-viewer``."""
+    if prefix is None and os.environ.get("SEGRAP_ITK_VIEWER_DIR"):
+        return Path(os.environ["SEGRAP_ITK_VIEWER_DIR"])
+    return Path(prefix or sys.prefix) / "share" / "segrap-nb" / "itk-viewer"
+
+
+def config_path(prefix: str | os.PathLike[str] | None = None) -> Path:
+    """The JupyterLab config file whose entry makes JupyterLab serve the local copy."""
+    return Path(prefix or sys.prefix) / "etc" / "jupyter" / CONFIG_NAME
+
+
+def _set_lab_path(cfg: Path, folder: str, present: bool) -> None:
+    """Add (or remove) folder in LabApp.extra_labextensions_path of cfg, keeping other settings."""
+    try:
+        data = json.loads(cfg.read_text())
+    except FileNotFoundError:
+        data = {}
+    except ValueError as exc:
+        raise AssetError(f"{cfg} is not valid JSON: {exc}") from exc
+    lab = data.setdefault("LabApp", {})
+    paths = [p for p in lab.get("extra_labextensions_path", []) if p != folder]
+    lab["extra_labextensions_path"] = ([folder] if present else []) + paths
+    if not lab["extra_labextensions_path"]:
+        del lab["extra_labextensions_path"]
+    if not lab:
+        del data["LabApp"]
+    if data:
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        cfg.write_text(json.dumps(data, indent=2) + "\n")
+    else:
+        cfg.unlink(missing_ok=True)
+
+
+def config_installed(prefix: str | os.PathLike[str] | None = None) -> bool:
+    """True when the JupyterLab config names the local copy's folder."""
+    try:
+        data = json.loads(config_path(prefix).read_text())
+    except (OSError, ValueError):
+        return False
+    folder = str(asset_root(prefix) / "labextensions")
+    return folder in data.get("LabApp", {}).get("extra_labextensions_path", [])
+
+
+def required_versions() -> Versions:
+    """Versions to fetch for the installed itkwidgets and imjoy-jupyterlab-extension."""
+    try:
+        itkw = importlib.metadata.version("itkwidgets")
+        ext = importlib.metadata.version(EXTENSION)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise AssetError(f"{exc.name} is not installed (pip install 'itkwidgets[lab]')") from exc
+    if itkw not in VIEWER_FOR_ITKWIDGETS:
+        raise AssetError(f"itkwidgets {itkw} is not one of the versions the kit knows the viewer "
+                         f"of ({', '.join(VIEWER_FOR_ITKWIDGETS)})")
+    if ext not in IMJOY_ASSETS:
+        raise AssetError(f"{EXTENSION} {ext} is not one of the versions the kit can make "
+                         f"offline ({', '.join(IMJOY_ASSETS)})")
+    return Versions(itkw, ext, VIEWER_FOR_ITKWIDGETS[itkw], IMJOY_ASSETS[ext])
+
+
+def installed_extension_dir() -> Path:
+    """The installed imjoy-jupyterlab-extension labextension folder."""
+    from jupyter_core.paths import jupyter_path
+
+    for base in jupyter_path("labextensions"):
+        candidate = Path(base) / EXTENSION
+        if (candidate / "package.json").is_file():
+            return candidate
+    raise AssetError(f"{EXTENSION} is not installed as a JupyterLab extension")
+
+
+def _npm_pack(spec: str, dest: Path, npm: str) -> Path:
+    """``npm pack SPEC`` into dest (npm checks the registry's integrity hash); the tarball path."""
+    try:
+        out = subprocess.run([npm, "pack", "--silent", "--pack-destination", str(dest), spec],
+                             check=True, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError as exc:
+        raise AssetError(f"npm not found ({npm}): install Node.js to get the local viewer") from exc
+    except subprocess.CalledProcessError as exc:
+        last = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+        raise AssetError(f"npm pack {spec} failed: {last[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise AssetError(f"npm pack {spec} timed out") from exc
+    name = out.stdout.strip().splitlines()[-1]
+    return dest / name
+
+
+def _extract(tarball: Path, member_prefix: str, dest: Path) -> None:
+    """Extract the regular files under ``package/<member_prefix>`` of an npm tarball into dest."""
+    prefix = f"package/{member_prefix}".rstrip("/") + "/"
+    count = 0
+    with tarfile.open(tarball, "r:gz") as tar:
+        for member in tar.getmembers():
+            if not member.isfile() or not member.name.startswith(prefix):
+                continue
+            rel = Path(member.name[len(prefix):])
+            if rel.is_absolute() or ".." in rel.parts:
+                raise AssetError(f"{tarball.name}: unsafe path {member.name}")
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as src, open(target, "wb") as out:  # type: ignore[union-attr]
+                shutil.copyfileobj(src, out)
+            count += 1
+    if not count:
+        raise AssetError(f"{tarball.name} has no files under {prefix}")
+
+
+def _replace_once(text: str, old: str, new: str, where: str) -> str:
+    """Replace exactly one occurrence of old; raise when the bundle does not look as expected."""
+    found = text.count(old)
+    if found != 1:
+        raise AssetError(f"{where}: expected 1 occurrence of {old!r}, found {found}")
+    return text.replace(old, new)
+
+
+def _with_base(text: str) -> str:
+    """Chunk text with the line that sets ``window.__segrapOffline`` (after any "use strict")."""
+    strict = '"use strict";\n'
+    if text.startswith(strict):
+        return strict + _BASE_JS + text[len(strict):]
+    return _BASE_JS + text
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _patch_extension(src: Path, dest: Path) -> None:
+    """Copy the labextension to dest with its CDN addresses pointing at ``static/segrap-offline/``."""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.map"))
+    static = dest / "static"
+    pkg = json.loads((dest / "package.json").read_text())
+    entry_name = Path(pkg["jupyterlab"]["_build"]["load"]).name
+    entry = (static / entry_name).read_text()
+
+    core = next(static.glob("vendors-node_modules_imjoy-core_dist_imjoy-loader_js-*.js"))
+    text = core.read_text()
+    local = "window.__segrapOffline + "
+    for old, new in (
+        ('\\"https://cdn.jsdelivr.net/npm/vue@2.6.10/dist/vue.min.js\\"',
+         local + '\\"vue/vue.min.js\\"'),
+        ('\\"https://imjoy-team.github.io/vue-js-modal/index.js\\"',
+         local + '\\"vue-js-modal/index.js\\"'),
+        ('\\"https://imjoy-team.github.io/vue-js-modal/styles.css\\"',
+         local + '\\"vue-js-modal/styles.css\\"'),
+        ('\\"https://cdn.jsdelivr.net/npm/@oeway/vue-window@2.4.1-a/lib/index.js\\"',
+         local + '\\"vue-window/index.js\\"'),
+        ("`https://cdn.jsdelivr.net/npm/imjoy-core@${version}/dist/`",
+         "`${window.__segrapOffline}imjoy-core/`"),
+    ):
+        text = _replace_once(text, old, new, core.name)
+    text = _with_base(text)
+    old_hash = core.name.rsplit(".", 2)[-2]
+    new_hash = _hash(text)
+    core.unlink()
+    (static / core.name.replace(old_hash, new_hash)).write_text(text)
+    entry = _replace_once(entry, f'"{old_hash}"', f'"{new_hash}"', entry_name)
+
+    lib = next(static.glob("lib_index_js.*.js"))
+    text = _replace_once(lib.read_text(), "process_url_query: true,",
+                         "process_url_query: true, default_rpc_base_url: window.__segrapOffline + "
+                         "'imjoy-rpc/', default_base_frame: window.__segrapOffline + "
+                         "'imjoy-core/default_base_frame.html',", lib.name)
+    text = _with_base(text)
+    text = _replace_once(text, "https://imjoy.io/static/img/imjoy-logo-black.svg",
+                         "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27 "
+                         "width=%2717%27 height=%2717%27/%3E", lib.name)
+    lib_hash = lib.name.rsplit(".", 2)[-2]
+    new_lib_hash = _hash(text)
+    lib.unlink()
+    (static / lib.name.replace(lib_hash, new_lib_hash)).write_text(text)
+    entry = _replace_once(entry, f'"{lib_hash}"', f'"{new_lib_hash}"', entry_name)
+
+    (static / entry_name).unlink()
+    new_entry = f"remoteEntry.{_hash(entry)}.js"
+    (static / new_entry).write_text(entry)
+    pkg["jupyterlab"]["_build"]["load"] = f"static/{new_entry}"
+    (dest / "package.json").write_text(json.dumps(pkg, indent=2))
+
+
+def _patch_viewer_page(index: Path) -> None:
+    """Make the viewer page load imjoy-loader and imjoy-rpc from the local copy."""
+    text = index.read_text()
+    text = _replace_once(text, "https://lib.imjoy.io/imjoy-loader.js", "../imjoy-core/imjoy-loader.js",
+                         index.name)
+    text = _replace_once(text, "api_version: '0.2.3'",
+                         "api_version: '0.2.3', base_url: new URL('../imjoy-rpc/', "
+                         "window.location.href).href", index.name)
+    index.write_text(text)
+
+
+#: itk-vtk-viewer keeps label names in a JS Map, but itkwidgets sends them through imjoy-rpc as an
+#: array of (value, name) pairs, and the viewer then fails on ``labelNames.has`` ("v.has is not a
+#: function") before it draws: the local copy's setter turns pairs (or an object) into a Map.
+_LABEL_NAMES_OLD = "setLabelImageLabelNames=function(e,t){void 0===t&&(t=S.images.selectedName),"
+_LABEL_NAMES_NEW = ("setLabelImageLabelNames=function(e,t){e instanceof Map||(e=new Map((Array."
+                    "isArray(e)?e:Object.entries(e)).map(function(p){return[Number(p[0]),"
+                    "String(p[1])]}))),void 0===t&&(t=S.images.selectedName),")
+
+
+def _patch_viewer_bundle(bundle: Path) -> None:
+    """Make the viewer bundle's setLabelImageLabelNames accept what itkwidgets sends."""
+    text = _replace_once(bundle.read_text(), _LABEL_NAMES_OLD, _LABEL_NAMES_NEW, bundle.name)
+    bundle.write_text(text)
+
+
+def install(prefix: str | os.PathLike[str] | None = None, npm: str = "npm") -> Path:
+    """Fetch the pinned npm packages and build the local copy; returns its folder."""
+    versions = required_versions()
+    root = asset_root(prefix)
+    ext_src = installed_extension_dir()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".itk-viewer-", dir=root.parent))
+    try:
+        packs = work / "npm"
+        packs.mkdir()
+        specs = {"itk-vtk-viewer": versions.viewer, **versions.assets}
+        tarballs = {name: _npm_pack(f"{name}@{ver}", packs, npm) for name, ver in specs.items()}
+        ext_dir = work / "labextensions" / EXTENSION
+        _patch_extension(ext_src, ext_dir)
+        offline = ext_dir / "static" / OFFLINE
+        _extract(tarballs["vue"], "dist", offline / "vue")
+        _extract(tarballs["vue-js-modal"], "dist", offline / "vue-js-modal")
+        _extract(tarballs["imjoy-core"], "dist", offline / "imjoy-core")
+        _extract(tarballs["imjoy-rpc"], "dist", offline / "imjoy-rpc")
+        _extract(tarballs["itk-vtk-viewer"], "dist", offline / "itk-vtk-viewer")
+        (offline / "vue-window").mkdir()
+        (offline / "vue-window" / "index.js").write_text(_VUE_WINDOW_JS)
+        _patch_viewer_page(offline / "itk-vtk-viewer" / "index.html")
+        _patch_viewer_bundle(offline / "itk-vtk-viewer" / "itkVtkViewer.js")
+        manifest = {"itkwidgets": versions.itkwidgets, EXTENSION: versions.imjoy_extension,
+                    "itk-vtk-viewer": versions.viewer, **versions.assets}
+        (offline / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        shutil.rmtree(packs)
+        if root.exists():
+            shutil.rmtree(root)
+        work.rename(root)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    _set_lab_path(config_path(prefix), str(root / "labextensions"), present=True)
+    return root
+
+
+def installed_manifest(prefix: str | os.PathLike[str] | None = None) -> dict[str, str] | None:
+    """The manifest of the installed local copy, or None when there is none."""
+    path = asset_root(prefix) / "labextensions" / EXTENSION / "static" / OFFLINE / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def uninstall(prefix: str | os.PathLike[str] | None = None) -> None:
+    """Remove the local copy and its Jupyter config file."""
+    _set_lab_path(config_path(prefix), str(asset_root(prefix) / "labextensions"), present=False)
+    shutil.rmtree(asset_root(prefix), ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``install`` | ``uninstall`` | ``status``; prints one line; install failures exit 0 (fallback)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m segrap_nb.viz.itk_assets",
+                                     description="local, offline copy of the itkwidgets viewer")
+    parser.add_argument("action", choices=["install", "uninstall", "status"])
+    parser.add_argument("--npm", default=os.environ.get("NPM", "npm"))
+    parser.add_argument("--strict", action="store_true", help="exit 1 when install fails")
+    args = parser.parse_args(argv)
+    if args.action == "uninstall":
+        uninstall()
+        print("itkwidgets local viewer: removed")
+        return 0
+    if args.action == "status":
+        manifest = installed_manifest()
+        print("itkwidgets local viewer:", json.dumps(manifest) if manifest else "not installed")
+        return 0
+    try:
+        root = install(npm=args.npm)
+    except AssetError as exc:
+        print(f"itkwidgets local viewer not installed: {exc}; notebooks fall back to matplotlib")
+        return 1 if args.strict else 0
+    print(f"itkwidgets local viewer installed in {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -69,7 +69,7 @@ def main() -> None:
             with igzip.open(path, "rb") as fh:
                 view = memoryview(buf)
                 n = 0
-                while (got := fh.readinto(view[n:])):
+                while got := fh.readinto(view[n:]):
                     n += got
 
         def raw_zlib() -> None:
@@ -81,7 +81,8 @@ def main() -> None:
             "raw zlib inflate": best_of(raw_zlib, args.repeat),
             f"segrap_nb.read_nifti ({GZIP_BACKEND})": best_of(lambda: read_nifti(path), args.repeat),
             "nibabel np.asanyarray(dataobj)": best_of(
-                lambda: np.asanyarray(nib.load(path).dataobj), args.repeat),
+                lambda: np.asanyarray(nib.load(path).dataobj), args.repeat
+            ),
             "nibabel get_fdata()": best_of(lambda: nib.load(path).get_fdata(), args.repeat),
         }
     kit = results[f"segrap_nb.read_nifti ({GZIP_BACKEND})"]

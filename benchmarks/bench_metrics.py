@@ -96,11 +96,12 @@ def paint(shape, spacing, spec) -> np.ndarray:
 _ANCHORS_MM = [
     (("Brain", "Chiasm", "TemporalLobe", "Hippocampus", "Pituitary"), (0.0, 10.0, 80.0)),
     (("Eye", "Lens", "OpticNerve"), (32.0, -60.0, 55.0)),
-    (("MiddleEar", "IAC", "Tympanic", "VestibulSemi", "Cochlea", "ETbone", "Mastoid", "TMjoint"),
-     (50.0, 5.0, 40.0)),
+    (
+        ("MiddleEar", "IAC", "Tympanic", "VestibulSemi", "Cochlea", "ETbone", "Mastoid", "TMjoint"),
+        (50.0, 5.0, 40.0),
+    ),
     (("OralCavity", "Mandible", "Submandibular", "Parotid"), (35.0, -35.0, -10.0)),
-    (("SpinalCord", "Esophagus", "Larynx", "PharynxConst", "Thyroid", "Trachea"),
-     (0.0, 0.0, -70.0)),
+    (("SpinalCord", "Esophagus", "Larynx", "PharynxConst", "Thyroid", "Trachea"), (0.0, 0.0, -70.0)),
 ]
 #: How far (mm) the parts of Brain stray from its centre; other labels stray 6 mm.
 _SPREAD_MM = {"Brain": (25.0, 25.0, 15.0)}
@@ -180,12 +181,20 @@ def masks_only(pred_map, gt_map, spacing, on_maps, repeat: int) -> float:
     by_rebuilt = evaluate_case(rebuilt, gt_map, spacing, task=1)
     t_old = time.perf_counter() - t0
     t_new = min(new_times)
-    worst = max(diff(getattr(by_masks[n], k), getattr(other[n], k))
-                for other in (by_rebuilt, on_maps) for n in L.OAR_NAMES for k in ("dsc", "nsd", "hd95"))
-    print(f"kit, masks cropped per structure (best of {repeat}): {t_new:8.2f} s"
-          f"  ({min(crop_times):.2f} s of it cropping the 45 masks)")
-    print(f"one-hot map rebuilt from the masks, then scored : {t_old:8.2f} s"
-          f"  ({t_rebuild:.2f} s of it rebuilding)")
+    worst = max(
+        diff(getattr(by_masks[n], k), getattr(other[n], k))
+        for other in (by_rebuilt, on_maps)
+        for n in L.OAR_NAMES
+        for k in ("dsc", "nsd", "hd95")
+    )
+    print(
+        f"kit, masks cropped per structure (best of {repeat}): {t_new:8.2f} s"
+        f"  ({min(crop_times):.2f} s of it cropping the 45 masks)"
+    )
+    print(
+        f"one-hot map rebuilt from the masks, then scored : {t_old:8.2f} s"
+        f"  ({t_rebuild:.2f} s of it rebuilding)"
+    )
     print(f"ratio rebuild / masks path                      : {t_old / t_new:8.1f} x")
     print(f"largest difference masks path vs rebuilt map and vs maps: {worst:.3g}")
     return t_new
@@ -240,10 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         for key, r in zip(("dsc", "nsd", "hd95"), ref[name]):
             worst[key] = max(worst[key], diff(getattr(s, key), r))
     print(f"kit evaluate_case (best of {args.repeat}): {t_kit:8.2f} s")
-    print(
-        f"surface-distance, full-volume masks   : {t_ref:8.2f} s"
-        f"  ({t_masks:.2f} s of it building masks)"
-    )
+    print(f"surface-distance, full-volume masks   : {t_ref:8.2f} s  ({t_masks:.2f} s of it building masks)")
     print(f"ratio reference / kit                 : {t_ref / t_kit:8.1f} x")
     print(
         "largest |kit - reference|: "

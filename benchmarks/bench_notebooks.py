@@ -37,7 +37,9 @@ def measure(notebook: Path) -> dict:
     """Execute one notebook in its own kernel; return its wall time (s) and peak kernel RSS (MB)."""
     proc = subprocess.run(
         [sys.executable, "-c", _RUNNER, str(notebook), str(notebook.parent)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return {"notebook": notebook.name, **json.loads(proc.stdout.strip().splitlines()[-1])}
 

@@ -62,9 +62,9 @@ def synthetic_case(root: Path) -> Path:
         c = rng.uniform([300, 300, 30], [724, 724, 96])
         lo = np.maximum(np.floor(c - [r, r, rz]).astype(int), 0)
         hi = np.minimum(np.ceil(c + [r, r, rz]).astype(int) + 1, SHAPE)
-        x, y, z = np.ogrid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+        x, y, z = np.ogrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
         inside = ((x - c[0]) / r) ** 2 + ((y - c[1]) / r) ** 2 + ((z - c[2]) / rz) ** 2 <= 1
-        t1[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]][inside] = label
+        t1[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]][inside] = label
     t2 = np.zeros(SHAPE, np.uint8, order="F")
     t2[400:560, 420:560, 50:75] = 1
     t2[600:660, 380:450, 70:90] = 2
@@ -113,7 +113,7 @@ def main() -> None:
             with maps[task].open() as raw, igzip.GzipFile(fileobj=raw, mode="rb") as fh:
                 while n < len(buf) and (got := fh.readinto(view[n:])):
                     n += got
-            return buf[info.offset:]
+            return buf[info.offset :]
 
         def floor(task: int) -> np.ndarray:
             return torch.bincount(torch.from_numpy(inflate(task))).numpy()
@@ -146,7 +146,7 @@ def main() -> None:
         # Correctness first: every way gives the same counts.
         reference = floor(1)[1:55]
         counts, _ = count_labels(maps[1])
-        assert (counts[1:55] == reference[: 54]).all()
+        assert (counts[1:55] == reference[:54]).all()
         assert per_label_loop() == reference.tolist()
         from_masks = kit(no_maps, use_cache=False).volumes
         from_maps = kit(root, use_cache=False).volumes
@@ -167,18 +167,22 @@ def main() -> None:
             for name, fn in fast.items():
                 rounds[name].append(best_of(fn, 1))
         res = {name: min(times) for name, times in rounds.items()}
-        res.update({
-            "per-label (arr == k).sum() loop": best_of(per_label_loop, 1),
-            "np.unique(return_counts=True)": best_of(unique_counts, 1),
-            "45 masks, kit reader + count_nonzero": best_of(masks_kit_reader, 1),
-            "45 masks, kit fallback (54 labels rebuilt)": best_of(
-                lambda: kit(no_maps, use_cache=False), 1),
-        })
+        res.update(
+            {
+                "per-label (arr == k).sum() loop": best_of(per_label_loop, 1),
+                "np.unique(return_counts=True)": best_of(unique_counts, 1),
+                "45 masks, kit reader + count_nonzero": best_of(masks_kit_reader, 1),
+                "45 masks, kit fallback (54 labels rebuilt)": best_of(
+                    lambda: kit(no_maps, use_cache=False), 1
+                ),
+            }
+        )
         if not args.skip_slow:
             res["45 masks, tutorial get_fdata().sum()"] = best_of(masks_tutorial, 1)
         kit(root, use_cache=True, cache_dir=cache)
         res["kit compute_stats, rerun from cache"] = best_of(
-            lambda: kit(root, use_cache=True, cache_dir=cache), r)
+            lambda: kit(root, use_cache=True, cache_dir=cache), r
+        )
 
         width = max(map(len, res))
         for name, sec in res.items():
@@ -187,17 +191,27 @@ def main() -> None:
         f12 = res["floor: both maps (Task001 + Task002)"]
         kit_case = res["kit compute_stats, whole case (no cache)"]
         print()
-        print(f"ratio kit count_labels / (inflate + bincount), Task001: "
-              f"{res['kit count_labels, Task001'] / f1:.2f}")
-        print(f"ratio kit whole case / (inflate + bincount of both maps): {kit_case / f12:.2f}"
-              "  (must be <= 1.5)")
-        print(f"per-label loop / kit count_labels: "
-              f"{res['per-label (arr == k).sum() loop'] / res['kit count_labels, Task001']:.1f}x")
-        print(f"45 masks (kit fallback) / kit whole case: "
-              f"{res['45 masks, kit fallback (54 labels rebuilt)'] / kit_case:.1f}x")
+        print(
+            f"ratio kit count_labels / (inflate + bincount), Task001: "
+            f"{res['kit count_labels, Task001'] / f1:.2f}"
+        )
+        print(
+            f"ratio kit whole case / (inflate + bincount of both maps): {kit_case / f12:.2f}"
+            "  (must be <= 1.5)"
+        )
+        print(
+            f"per-label loop / kit count_labels: "
+            f"{res['per-label (arr == k).sum() loop'] / res['kit count_labels, Task001']:.1f}x"
+        )
+        print(
+            f"45 masks (kit fallback) / kit whole case: "
+            f"{res['45 masks, kit fallback (54 labels rebuilt)'] / kit_case:.1f}x"
+        )
         if "45 masks, tutorial get_fdata().sum()" in res:
-            print(f"45 masks (tutorial) / kit whole case: "
-                  f"{res['45 masks, tutorial get_fdata().sum()'] / kit_case:.1f}x")
+            print(
+                f"45 masks (tutorial) / kit whole case: "
+                f"{res['45 masks, tutorial get_fdata().sum()'] / kit_case:.1f}x"
+            )
         if kit_case / f12 > 1.5:
             raise SystemExit("FAIL: kit / (inflate + bincount) > 1.5")
 

@@ -38,15 +38,24 @@ def bench(name: str, data: Path, cache: Path, steps: int, overrides: dict) -> di
     """Train ``steps`` steps of config ``name``; return timings (s) and memory (MB)."""
     from segrap_nb.training import load_config, train
 
-    cfg = load_config(name, {"train.steps": steps, "train.val_every": 0, "train.log_every": 1,
-                             "train.warmup_steps": 1, **overrides})
+    cfg = load_config(
+        name,
+        {
+            "train.steps": steps,
+            "train.val_every": 0,
+            "train.log_every": 1,
+            "train.warmup_steps": 1,
+            **overrides,
+        },
+    )
     # Preprocessing and the in-memory patch cache are built before the first step (their cost is
     # in the wall time only); the per-step numbers skip the first few steps.
     events: list[dict] = []
     with tempfile.TemporaryDirectory() as run:
         t0 = time.perf_counter()
-        train(cfg, data, Path(run) / "r", cache_root=cache, progress=False, device="cpu",
-              callback=events.append)
+        train(
+            cfg, data, Path(run) / "r", cache_root=cache, progress=False, device="cpu", callback=events.append
+        )
         wall = time.perf_counter() - t0
     warm = min(5, steps // 3)  # the first steps touch fresh memory and warm up the allocator
     steps_ev = [e for e in events if e["kind"] == "train"][warm:]
@@ -55,9 +64,14 @@ def bench(name: str, data: Path, cache: Path, steps: int, overrides: dict) -> di
     patch = int(np.prod(cfg.data.patch_size))
     per_step = data_s + comp_s
     return {
-        "config": name, "steps timed": len(steps_ev), "batch": cfg.data.batch_size,
-        "patch": "x".join(map(str, cfg.data.patch_size)), "features": cfg.model.features,
-        "data wait s/step": data_s, "compute s/step": comp_s, "loader wait share": data_s / per_step,
+        "config": name,
+        "steps timed": len(steps_ev),
+        "batch": cfg.data.batch_size,
+        "patch": "x".join(map(str, cfg.data.patch_size)),
+        "features": cfg.model.features,
+        "data wait s/step": data_s,
+        "compute s/step": comp_s,
+        "loader wait share": data_s / per_step,
         "patches/s": cfg.data.batch_size / per_step,
         "Mvoxels/s": cfg.data.batch_size * patch / per_step / 1e6,
         "wall s (incl. setup+val)": wall,
@@ -75,7 +89,9 @@ def training_entries(name: str, data: Path, cache: Path, overrides: dict) -> tup
     cfg = load_config(name, overrides)
     dataset = SegRapDataset(data)
     train_ids, _ = split_cases(dataset.case_ids, cfg)
-    entries = PreprocessCache(cache, cfg.preprocess, cfg.task).prepare([dataset[c] for c in train_ids], progress=False)
+    entries = PreprocessCache(cache, cfg.preprocess, cfg.task).prepare(
+        [dataset[c] for c in train_ids], progress=False
+    )
     return cfg, [e.as_dict() for e in entries]
 
 
@@ -86,8 +102,14 @@ def loader_rate(patches, batch_size: int, workers: int, batches: int, processes:
     from segrap_nb.training.data import PatchLoader
 
     if processes:  # torch's worker processes: every batch goes through fresh shared memory
-        loader = DataLoader(patches, batch_size=batch_size, shuffle=False, drop_last=True,
-                            num_workers=workers, persistent_workers=workers > 0)
+        loader = DataLoader(
+            patches,
+            batch_size=batch_size,
+            shuffle=False,
+            drop_last=True,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
     else:
         loader = PatchLoader(patches, batch_size, workers=workers)
     it = iter(loader)
@@ -118,20 +140,37 @@ def monai_chain_rate(patches, cfg, count: int) -> float:
 
     d = cfg.data
     rot = np.deg2rad(d.rotate_deg)
-    chain = Compose([
-        RandCropByLabelClassesd(keys=["image", "label"], label_key="label", spatial_size=d.patch_size,
-                                ratios=d.class_ratios, num_classes=cfg.num_classes, num_samples=1,
-                                indices_key="idx", warn=False),
-        RandAffined(keys=["image", "label"], prob=d.affine_prob, rotate_range=(rot,) * 3,
-                    scale_range=(d.scale,) * 3, mode=("bilinear", "nearest"), padding_mode="border"),
-        RandFlipLRSwapd(keys=["image", "label"], label_key="label", task=cfg.task, prob=d.flip_lr_prob),
-        EnsureTyped(keys="image", dtype=torch.float32, track_meta=False),
-        RandScaleIntensityd(keys="image", factors=d.intensity_scale, prob=d.intensity_prob),
-        RandShiftIntensityd(keys="image", offsets=d.intensity_shift, prob=d.intensity_prob),
-    ])
+    chain = Compose(
+        [
+            RandCropByLabelClassesd(
+                keys=["image", "label"],
+                label_key="label",
+                spatial_size=d.patch_size,
+                ratios=d.class_ratios,
+                num_classes=cfg.num_classes,
+                num_samples=1,
+                indices_key="idx",
+                warn=False,
+            ),
+            RandAffined(
+                keys=["image", "label"],
+                prob=d.affine_prob,
+                rotate_range=(rot,) * 3,
+                scale_range=(d.scale,) * 3,
+                mode=("bilinear", "nearest"),
+                padding_mode="border",
+            ),
+            RandFlipLRSwapd(keys=["image", "label"], label_key="label", task=cfg.task, prob=d.flip_lr_prob),
+            EnsureTyped(keys="image", dtype=torch.float32, track_meta=False),
+            RandScaleIntensityd(keys="image", factors=d.intensity_scale, prob=d.intensity_prob),
+            RandShiftIntensityd(keys="image", offsets=d.intensity_shift, prob=d.intensity_prob),
+        ]
+    )
     chain.set_random_state(seed=0)
-    cases = [{**patches.cases[k], "idx": [torch.from_numpy(c.astype(np.int64)) for c in a.centres]}
-             for k, a in enumerate(patches.cases.arrays)]
+    cases = [
+        {**patches.cases[k], "idx": [torch.from_numpy(c.astype(np.int64)) for c in a.centres]}
+        for k, a in enumerate(patches.cases.arrays)
+    ]
     chain(cases[0])
     t0 = time.perf_counter()
     for n in range(count):
@@ -151,14 +190,22 @@ def augment_costs(patches, cfg, batches: int) -> dict[str, float]:
     label = torch.stack([x["label"] for x in items])
     aug = DeviceAugment(cfg, "cpu")
     p = aug.draw(b)
-    none = replace(p, flip=torch.zeros(b, dtype=torch.bool), affine=torch.zeros(b, dtype=torch.bool),
-                   scale=torch.ones(b), shift=torch.zeros(b))
+    none = replace(
+        p,
+        flip=torch.zeros(b, dtype=torch.bool),
+        affine=torch.zeros(b, dtype=torch.bool),
+        scale=torch.ones(b),
+        shift=torch.zeros(b),
+    )
     forced = {
         "cast only (float16 -> float32, uint8 -> int64)": none,
         "flip with label swap, every patch": replace(none, flip=torch.ones(b, dtype=torch.bool)),
-        "intensity scale + shift, every patch": replace(none, scale=torch.full((b,), 1.05),
-                                                        shift=torch.full((b,), 0.05)),
-        "affine (rotation + scaling in mm), every patch": replace(none, affine=torch.ones(b, dtype=torch.bool)),
+        "intensity scale + shift, every patch": replace(
+            none, scale=torch.full((b,), 1.05), shift=torch.full((b,), 0.05)
+        ),
+        "affine (rotation + scaling in mm), every patch": replace(
+            none, affine=torch.ones(b, dtype=torch.bool)
+        ),
     }
     out = {}
     for what, params in forced.items():
@@ -178,7 +225,9 @@ def augment_costs(patches, cfg, batches: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps-quick", type=int, default=60)
-    parser.add_argument("--steps-gpu", type=int, default=4, help="gpu-config training steps on the CPU (0: skip)")
+    parser.add_argument(
+        "--steps-gpu", type=int, default=4, help="gpu-config training steps on the CPU (0: skip)"
+    )
     parser.add_argument("--batches", type=int, default=100, help="batches timed per loader setting")
     parser.add_argument("--data", default=None, help="dataset (default: a fresh 8-case quick phantom)")
     args = parser.parse_args()
@@ -188,8 +237,11 @@ def main() -> None:
     from segrap_nb.training.data import PatchDataset
     from segrap_nb.training.device import describe_device
 
-    print(f"torch {torch.__version__}, {describe_device(torch.device('cpu'))}, {os.cpu_count()} CPUs; "
-          f"CUDA available: {torch.cuda.is_available()}")
+    print(
+        f"torch {torch.__version__}, {describe_device(torch.device('cpu'))}, {os.cpu_count()} CPUs; "
+        f"CUDA available: {torch.cuda.is_available()}"
+    )
+
     def show():
         return pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120)
 
@@ -201,12 +253,18 @@ def main() -> None:
         cfg, entries = training_entries("gpu", data, tmp / "cache", {"data.val_cases": 2})
         b = cfg.data.batch_size
         patches = PatchDataset(entries, cfg, start=0, length=(args.batches + 20) * b * 3)
-        loader = {f"loader, {w} worker{'s' if w != 1 else ''}": loader_rate(patches, b, w, args.batches)
-                  for w in (0, 1, 2)}
-        loader["torch DataLoader, 1 worker process"] = loader_rate(patches, b, 1, args.batches, processes=True)
+        loader = {
+            f"loader, {w} worker{'s' if w != 1 else ''}": loader_rate(patches, b, w, args.batches)
+            for w in (0, 1, 2)
+        }
+        loader["torch DataLoader, 1 worker process"] = loader_rate(
+            patches, b, 1, args.batches, processes=True
+        )
         loader["former MONAI chain per patch, main process"] = monai_chain_rate(patches, cfg, 20)
-        print(f"\n1. loader alone, gpu config (patch {cfg.data.patch_size} x batch {b}, "
-              f"{len(entries)} cases), patches/s:")
+        print(
+            f"\n1. loader alone, gpu config (patch {cfg.data.patch_size} x batch {b}, "
+            f"{len(entries)} cases), patches/s:"
+        )
         with show():
             print(pd.Series(loader).to_string())
         ok = loader["loader, 1 worker"] >= 150
@@ -215,8 +273,10 @@ def main() -> None:
         # 2. device augmentation on the CPU, both configurations
         qcfg, qentries = training_entries("quick", data, tmp / "cache", {})
         qpatches = PatchDataset(qentries, qcfg, start=0, length=100)
-        costs = {f"gpu ({b} x {cfg.data.patch_size})": augment_costs(patches, cfg, 20),
-                 f"quick ({qcfg.data.batch_size} x {qcfg.data.patch_size})": augment_costs(qpatches, qcfg, 20)}
+        costs = {
+            f"gpu ({b} x {cfg.data.patch_size})": augment_costs(patches, cfg, 20),
+            f"quick ({qcfg.data.batch_size} x {qcfg.data.patch_size})": augment_costs(qpatches, qcfg, 20),
+        }
         print("\n2. device augmentation on the CPU, ms per batch:")
         with show():
             print(pd.DataFrame(costs).to_string())
@@ -225,14 +285,19 @@ def main() -> None:
         # 3. training steps
         rows = [bench("quick", data, tmp / "cache", args.steps_quick, {})]
         if args.steps_gpu:  # gpu config on CPU: full model and patch, no worker processes, few steps
-            rows.append(bench("gpu", data, tmp / "cache", args.steps_gpu,
-                              {"data.num_workers": 0, "data.val_cases": 2}))
+            rows.append(
+                bench(
+                    "gpu", data, tmp / "cache", args.steps_gpu, {"data.num_workers": 0, "data.val_cases": 2}
+                )
+            )
     print("\n3. training steps on the CPU:")
     with show():
         print(pd.DataFrame(rows).set_index("config").T.to_string())
     for r in rows:
-        print(f"{r['config']}: loader wait is {100 * r['loader wait share']:.1f}% of a step "
-              f"({r['data wait s/step'] * 1e3:.1f} ms wait vs {r['compute s/step'] * 1e3:.0f} ms compute)")
+        print(
+            f"{r['config']}: loader wait is {100 * r['loader wait share']:.1f}% of a step "
+            f"({r['data wait s/step'] * 1e3:.1f} ms wait vs {r['compute s/step'] * 1e3:.0f} ms compute)"
+        )
     quick = rows[0]["loader wait share"]
     print(f"goal: quick-mode loader wait < 10% of the step: {'met' if quick < 0.10 else 'NOT met'}")
 

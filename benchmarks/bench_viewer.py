@@ -45,8 +45,7 @@ def timed(fn, repeat: int) -> list[float]:
     return out
 
 
-def naive_redraw(ct: np.ndarray, lab: np.ndarray, affine: np.ndarray, index: dict[str, int]
-                 ) -> bytes:
+def naive_redraw(ct: np.ndarray, lab: np.ndarray, affine: np.ndarray, index: dict[str, int]) -> bytes:
     """What a first notebook does on every slider move: a new 3-panel figure at full
     resolution, float windowing, a second imshow for the labels, savefig."""
     vol, labs = reorient_lps(ct, affine), reorient_lps(lab, affine)
@@ -81,17 +80,23 @@ def main() -> None:
 
     t0 = time.perf_counter()
     case = phantom_case(args.case, seed=0, size="full")
-    print(f"full-size phantom case: shape {case.image.shape}, spacing "
-          f"{tuple(round(s, 3) for s in case.grid.spacing)} mm "
-          f"(made in {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"full-size phantom case: shape {case.image.shape}, spacing "
+        f"{tuple(round(s, 3) for s in case.grid.spacing)} mm "
+        f"(made in {time.perf_counter() - t0:.1f} s)"
+    )
     t0 = time.perf_counter()
     viewer = SliceViewer(case.image, case.onehot, case.image_contrast, affine=case.affine)
     viewer.widget  # noqa: B018 - build the widgets, as displaying the viewer does
     print(f"viewer construction (widgets, first PNG): {time.perf_counter() - t0:.2f} s")
 
-    naive = report("naive: re-plot 3 planes at full resolution", timed(
-        lambda k: naive_redraw(case.image, case.onehot, case.affine, viewer.index),
-        max(3, args.repeat // 2)))
+    naive = report(
+        "naive: re-plot 3 planes at full resolution",
+        timed(
+            lambda k: naive_redraw(case.image, case.onehot, case.affine, viewer.index),
+            max(3, args.repeat // 2),
+        ),
+    )
     worst = 0.0
     for plane in PLANES:
         n = viewer.shape[PLANE_AXIS[plane]]
@@ -103,11 +108,12 @@ def main() -> None:
         worst = max(worst, report(f"slider step, {plane}", timed(step, args.repeat), naive))
 
     presets = ["bone", "brain", "lung", "soft tissue"]
-    report("window preset (3 planes)", timed(
-        lambda k: setattr(viewer.preset, "value", presets[k % 4]), args.repeat))
+    report(
+        "window preset (3 planes)",
+        timed(lambda k: setattr(viewer.preset, "value", presets[k % 4]), args.repeat),
+    )
     organs = ["Cochlea_L", "Parotid_R", "Chiasm", "Larynx"]
-    report("jump to organ centroid (3 planes)", timed(
-        lambda k: viewer.jump_to(organs[k % 4]), args.repeat))
+    report("jump to organ centroid (3 planes)", timed(lambda k: viewer.jump_to(organs[k % 4]), args.repeat))
     verdict = "OK" if worst < 0.5 else "TOO SLOW"
     print(f"slowest slider step (median): {worst:.3f} s -> {verdict} (target < 0.5 s)")
 

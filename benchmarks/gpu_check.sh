@@ -110,7 +110,7 @@ import numpy as np
 import torch
 
 from segrap_nb.training import load_config, train
-from segrap_nb.training.metrics import ORGAN_GROUPS
+from segrap_nb.training.val_dice import SCORE_GROUPS
 
 mode, work, t0 = os.environ["GC_MODE"], Path(os.environ["GC_WORK"]), int(os.environ["GC_T0"])
 steps = int(os.environ["GC_STEPS"])
@@ -152,7 +152,7 @@ later = tr[skip + 1:] or tr[-1:]
 data_s = float(np.mean([e["data_s"] for e in later]))
 comp_s = float(np.mean([e["compute_s"] for e in later]))
 bsz, voxels = cfg.data.batch_size, int(np.prod(cfg.data.patch_size))
-large = {k: round(val["structures"][k], 4) for k in ORGAN_GROUPS["core6"]}
+large = {k: round(val["structures"][k], 4) for k in SCORE_GROUPS["core6"]}
 summary = {
     "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
     "torch": torch.__version__, "steps": res.step, "steps timed": n,

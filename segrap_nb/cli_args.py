@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 def int_in(lo: int, hi: int) -> Callable[[str], int]:
     """An argparse ``type``: an integer between ``lo`` and ``hi`` (inclusive)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)

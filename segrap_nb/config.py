@@ -11,6 +11,8 @@ from typing import Literal, TypedDict
 
 #: Environment variable naming the SegRap data folder (or zip) to use instead of the phantom.
 DATA_ENV = "SEGRAP_DATA"
+
+
 #: Cases, size and seed of the default phantom every notebook runs on.
 class PhantomSpec(TypedDict):
     """Arguments of :func:`segrap_nb.phantom.writer.make_phantom` for a default phantom."""

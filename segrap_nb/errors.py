@@ -10,5 +10,3 @@ class DataError(ValueError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
-
-

@@ -45,8 +45,11 @@ class LogBar(std.tqdm):
         if last is not None:
             if self.n == last[2]:
                 return True
-            due = (self._bucket() > last[1] or now - last[0] >= EVERY_S
-                   or (self.total is not None and self.n >= self.total))
+            due = (
+                self._bucket() > last[1]
+                or now - last[0] >= EVERY_S
+                or (self.total is not None and self.n >= self.total)
+            )
             if not due:
                 return True
         self._last_line = (now, self._bucket(), self.n)

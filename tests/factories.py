@@ -19,9 +19,18 @@ from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.nifti import write_nifti
 
 
-def write_release_case(root: Path, case_id: str, plain: np.ndarray, contrast: np.ndarray, t1: np.ndarray,
-                       t2: np.ndarray, affine: np.ndarray, *, masks: bool = True,
-                       onehot_dir: str = "Task001") -> None:
+def write_release_case(
+    root: Path,
+    case_id: str,
+    plain: np.ndarray,
+    contrast: np.ndarray,
+    t1: np.ndarray,
+    t2: np.ndarray,
+    affine: np.ndarray,
+    *,
+    masks: bool = True,
+    onehot_dir: str = "Task001",
+) -> None:
     """One case in the release layout: both CTs, the 47 masks (``masks``) and both one-hot maps."""
     case_dir = root / IMAGES_DIR / case_id
     write_nifti(case_dir / "image.nii.gz", plain, affine)
@@ -47,7 +56,7 @@ def tiny_onehot(seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = rng.permutation(len(slots))[: len(L.ONEHOT_LABELS)]
     for lab, slot in zip(L.ONEHOT_LABELS, order):
         i, j, k = slots[slot]
-        t1[i:i + 2, j:j + 2, k:k + 2] = lab
+        t1[i : i + 2, j : j + 2, k : k + 2] = lab
     t2 = np.zeros(TINY_SHAPE, np.uint8)
     t2[1:5, 1:4, 1:3] = 1
     t2[10:12, 10:13, 4:6] = 2
@@ -117,7 +126,7 @@ HEAD_AFFINE = np.array([[-1.5, 0, 0, 30.0], [0, -1.5, 0, 27.0], [0, 0, 3.0, -20.
 def _ball(shape, centre, radius_mm, spacing=HEAD_SPACING):
     idx = np.indices(shape, dtype=np.float32)
     d2 = sum(((idx[a] - centre[a]) * spacing[a]) ** 2 for a in range(3))
-    return d2 <= radius_mm ** 2
+    return d2 <= radius_mm**2
 
 
 def head_case(seed: int, shape=HEAD_SHAPE, spacing=HEAD_SPACING):

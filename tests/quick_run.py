@@ -41,15 +41,19 @@ def restore_xdist_groups(config, items) -> None:
     scheduled alone (pytest-dev/pytest-xdist#1386, fix proposed in #1388). This writes it the
     way that fix does; where xdist's own suffix took (older pytest), it changes nothing.
     """
-    if not config.getvalue("loadgroup"):
+    if not getattr(config.option, "loadgroup", False):  # set by pytest-xdist for --dist loadgroup
         return
     try:
         from _pytest.nodeid import NodeId
     except ImportError:  # a pytest that still uses _nodeid: xdist's suffix works
         return
     for item in items:
-        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                        for m in item.iter_markers("xdist_group")})
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
         suffix = "@" + "_".join(names)
         if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
             item._id = NodeId.parse(item.nodeid + suffix)
@@ -89,10 +93,20 @@ def run_key(cfg, data: Path) -> str:
     import numpy
     import torch
 
-    files = sorted((f.relative_to(data).as_posix(), f.stat().st_size, f.stat().st_mtime_ns)
-                   for f in data.rglob("*") if f.is_file())
-    raw = {"code": _code_digest(), "torch": torch.__version__, "monai": monai.__version__,
-           "numpy": numpy.__version__, "config": cfg.to_dict(), "data": str(data), "files": files}
+    files = sorted(
+        (f.relative_to(data).as_posix(), f.stat().st_size, f.stat().st_mtime_ns)
+        for f in data.rglob("*")
+        if f.is_file()
+    )
+    raw = {
+        "code": _code_digest(),
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "numpy": numpy.__version__,
+        "config": cfg.to_dict(),
+        "data": str(data),
+        "files": files,
+    }
     return hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -39,8 +39,14 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "build" / "browser"
 CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 
@@ -65,8 +71,9 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout_s: flo
     raise TimeoutError(f"JupyterLab not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
-def _wait_for_kernel(base: str, token: str, timeout_s: float,
-                     pause: Callable[[float], object] = time.sleep) -> None:
+def _wait_for_kernel(
+    base: str, token: str, timeout_s: float, pause: Callable[[float], object] = time.sleep
+) -> None:
     """Wait until the notebook's kernel is started, idle and connected to the page.
 
     ``pause(seconds)`` waits between polls; with Playwright request routing pass one that lets
@@ -114,6 +121,43 @@ def _pixel_change(a: bytes, b: bytes) -> float:
     return float((np.abs(x - y).max(axis=2) > 8).mean())
 
 
+def _start_jupyterlab(work: Path, data: Path, tmp_path: Path) -> tuple[subprocess.Popen, str, str, Path]:
+    """JupyterLab on a free loopback port serving ``work`` with ``$SEGRAP_DATA=data``: (process, base URL, token, log)."""
+    port, token = _free_port(), secrets.token_hex(16)
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(
+        {
+            "SEGRAP_DATA": str(data),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        }
+    )
+    log = tmp_path / "jupyterlab.log"
+    with open(log, "wb") as log_fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={work}",
+                "--ServerApp.port_retries=0",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ]
+            + (["--allow-root"] if os.geteuid() == 0 else []),
+            cwd=work,
+            env=env,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, base, token, log
+
+
 @pytest.mark.timeout(240)
 def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None:
     if not CHROMIUM.exists():
@@ -127,30 +171,16 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
     data = make_phantom(tmp_path / "data", cases=1, progress=False)
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    port, token = _free_port(), secrets.token_hex(16)
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update({
-        "SEGRAP_DATA": str(data),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-    })
-    log = tmp_path / "jupyterlab.log"
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={work}", "--ServerApp.port_retries=0",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-            + (["--allow-root"] if os.geteuid() == 0 else []),
-            cwd=work, env=env, stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    proc, base, token, log = _start_jupyterlab(work, data, tmp_path)
     try:
         _wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
         with sync_api.sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM),
-                headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000},
+                str(tmp_path / "chromium-profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_FLAGS,
+                viewport={"width": 1400, "height": 1000},
             )
             try:
                 page = context.new_page()
@@ -170,7 +200,9 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
                         const last = cells[cells.length - 1];
                         const prompt = last && last.querySelector('.jp-InputPrompt');
                         return prompt && /\\[\\d+\\]/.test(prompt.textContent);
-                    }""", timeout=150_000)
+                    }""",
+                    timeout=150_000,
+                )
                 last_out = page.locator(".jp-Notebook .jp-CodeCell").last.inner_text()
                 assert "Error" not in last_out and "Traceback" not in last_out, last_out
                 if "itkwidgets 3D view not shown" in last_out:  # offline: the fallback ran
@@ -183,7 +215,8 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
                 image = page.locator("img.segrap-viewer-image").first
                 image.scroll_into_view_if_needed()
                 page.wait_for_function(
-                    "img => img.complete && img.naturalWidth > 200", arg=image.element_handle())
+                    "img => img.complete && img.naturalWidth > 200", arg=image.element_handle()
+                )
                 slider = page.locator(".segrap-slider-axial").first
                 handle = slider.locator(".noUi-handle")
 
@@ -201,7 +234,8 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
                     page.keyboard.press("ArrowRight")
                 page.wait_for_function(
                     "([img, src]) => img.src !== src && img.complete && img.naturalWidth > 200",
-                    arg=[image.element_handle(), src_before])
+                    arg=[image.element_handle(), src_before],
+                )
                 page.wait_for_timeout(1000)  # let the last key's redraw arrive
                 value_after = slider_value()
                 after = image.screenshot(path=str(SHOTS / "after.png"))

@@ -25,8 +25,19 @@ def test_crafted_checkpoint_is_refused_by_predict(tiny_release, tmp_path, capsys
     run, marker = tmp_path / "downloaded_run", tmp_path / "MARKER"
     run.mkdir()
     torch.save({"model": {}, "config": {"task": 1}, "step": 1, "rng": _Payload(marker)}, run / "best.pt")
-    code = main(["predict", "--run", str(run), "--data", str(tiny_release), "--out", str(tmp_path / "pred"),
-                 "--device", "cpu"])
+    code = main(
+        [
+            "predict",
+            "--run",
+            str(run),
+            "--data",
+            str(tiny_release),
+            "--out",
+            str(tmp_path / "pred"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert not marker.exists()  # the payload never ran

@@ -22,7 +22,9 @@ def test_notebook_is_course_material(path):
     nb = nbformat.read(path, as_version=4)
     md = [c for c in nb.cells if c.cell_type == "markdown"]
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "colab.research.google.com/github/" in md[0].source and path.name in md[0].source, "Open in Colab badge"
+    assert "colab.research.google.com/github/" in md[0].source and path.name in md[0].source, (
+        "Open in Colab badge"
+    )
     assert code[0].source == COLAB_CELL, "first code cell: the Colab-only set-up cell"
     assert "what you will learn" in md[0].source.lower()
     checks = [c for c in code if "check(" in c.source and "import" not in c.source]
@@ -48,16 +50,23 @@ def test_exercises_ship_blank_with_a_hidden_solution_after_them(path):
 
     nb = nbformat.read(path, as_version=4)
     pairs = exercise_pairs(nb)
-    checks = [c for c in nb.cells if c.cell_type == "code" and "check(" in c.source and "import" not in c.source]
+    checks = [
+        c for c in nb.cells if c.cell_type == "code" and "check(" in c.source and "import" not in c.source
+    ]
     assert len(pairs) == len(checks) >= 2
     for a, s in pairs:
         answer, solution = nb.cells[a], nb.cells[s]
         assert answer.source.startswith("answer = ...") and len(answer.source.splitlines()) == 1
         assert solution.metadata.get("jupyter", {}).get("source_hidden"), f"cell {s}: collapsed"
-        calls = [n for n in ast.walk(ast.parse(solution.source)) if isinstance(n, ast.Call)
-                 and getattr(n.func, "id", "") == "check"]
+        calls = [
+            n
+            for n in ast.walk(ast.parse(solution.source))
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "check"
+        ]
         assert len(calls) == 1 and ast.unparse(calls[0].args[0]) == "answer"
-        uses = [n for n in ast.walk(ast.parse(solution.source)) if isinstance(n, ast.Name) and n.id == "answer"]
+        uses = [
+            n for n in ast.walk(ast.parse(solution.source)) if isinstance(n, ast.Name) and n.id == "answer"
+        ]
         assert len(uses) == 1, f"cell {s}: the solution must not compute from the student's answer"
         stored = "".join(o.get("text", "") for o in solution.get("outputs", []))
         assert "not answered yet" in stored, f"cell {s}: stored output {stored!r}"

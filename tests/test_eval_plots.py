@@ -23,23 +23,22 @@ def _per_case(values: dict[str, list[float]], metric: str = "dsc") -> pd.DataFra
     rows = []
     for name, vals in values.items():
         for n, v in enumerate(vals):
-            row = {"case": f"segrap_{n:04d}", "structure": name, "dsc": 0.5, "nsd": 0.5,
-                   "hd95": 1.0}
+            row = {"case": f"segrap_{n:04d}", "structure": name, "dsc": 0.5, "nsd": 0.5, "hd95": 1.0}
             row[metric] = v
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def test_difficulty_order_puts_lowest_mean_dsc_first() -> None:
-    per_case = _per_case({"Brain": [0.9, 0.95], "Chiasm": [0.2, 0.4], "Eye_L": [0.7, 0.8],
-                          "Lens_L": [0.3, 0.1]})
+    per_case = _per_case(
+        {"Brain": [0.9, 0.95], "Chiasm": [0.2, 0.4], "Eye_L": [0.7, 0.8], "Lens_L": [0.3, 0.1]}
+    )
     # means: Brain 0.925, Chiasm 0.30, Eye_L 0.75, Lens_L 0.20
     assert T.difficulty_order(per_case, "dsc") == ["Lens_L", "Chiasm", "Eye_L", "Brain"]
 
 
 def test_difficulty_order_hd95_highest_first_and_ignores_inf() -> None:
-    per_case = _per_case({"Brain": [1.0, 3.0], "Chiasm": [5.0, math.inf], "Eye_L": [4.0, 4.0]},
-                         metric="hd95")
+    per_case = _per_case({"Brain": [1.0, 3.0], "Chiasm": [5.0, math.inf], "Eye_L": [4.0, 4.0]}, metric="hd95")
     # finite means: Brain 2, Chiasm 5 (inf left out), Eye_L 4
     assert T.difficulty_order(per_case, "hd95") == ["Chiasm", "Eye_L", "Brain"]
 
@@ -53,20 +52,21 @@ def test_boxplot_rows_follow_the_difficulty_order() -> None:
     per_case = _per_case({"Brain": [0.9, 0.95], "Chiasm": [0.2, 0.4], "Lens_L": [0.3, 0.1]})
     fig = E.boxplot_by_structure(per_case, "dsc")
     ax = fig.axes[0]
-    ticks = sorted(((t.get_position()[1], t.get_text()) for t in ax.get_yticklabels()),
-                   reverse=True)
+    ticks = sorted(((t.get_position()[1], t.get_text()) for t in ax.get_yticklabels()), reverse=True)
     assert [name for _, name in ticks] == ["Lens_L", "Chiasm", "Brain"]  # hardest on top
     # given order: NSD panel in the DSC order
     fig = E.boxplot_by_structure(per_case, "nsd", order=["Brain", "Lens_L", "Chiasm"])
-    ticks = sorted(((t.get_position()[1], t.get_text()) for t in fig.axes[0].get_yticklabels()),
-                   reverse=True)
+    ticks = sorted(((t.get_position()[1], t.get_text()) for t in fig.axes[0].get_yticklabels()), reverse=True)
     assert [name for _, name in ticks] == ["Brain", "Lens_L", "Chiasm"]
 
 
 def test_published_comparison_task1_values() -> None:
     # Two cases, every OAR at DSC 0.6 in the first and 0.8 in the second: task mean 70 %.
-    rows = [{"case": c, "structure": s, "dsc": d, "nsd": d, "hd95": 2.0}
-            for c, d in (("segrap_0000", 0.6), ("segrap_0001", 0.8)) for s in L.OAR_NAMES]
+    rows = [
+        {"case": c, "structure": s, "dsc": d, "nsd": d, "hd95": 2.0}
+        for c, d in (("segrap_0000", 0.6), ("segrap_0001", 0.8))
+        for s in L.OAR_NAMES
+    ]
     summary = summary_table(pd.DataFrame(rows), 1)
     table, fig = E.published_comparison(summary, ours="quick U-Net", evaluated_on="phantom")
     assert list(table.index) == ["nnU-Net baseline", "best team", "quick U-Net"]
@@ -78,8 +78,10 @@ def test_published_comparison_task1_values() -> None:
 
 
 def test_published_comparison_task2_columns() -> None:
-    rows = [{"case": "segrap_0000", "structure": "GTVp", "dsc": 0.5, "nsd": 0.4, "hd95": 3.0},
-            {"case": "segrap_0000", "structure": "GTVnd", "dsc": 0.25, "nsd": 0.2, "hd95": 9.0}]
+    rows = [
+        {"case": "segrap_0000", "structure": "GTVp", "dsc": 0.5, "nsd": 0.4, "hd95": 3.0},
+        {"case": "segrap_0000", "structure": "GTVnd", "dsc": 0.25, "nsd": 0.2, "hd95": 9.0},
+    ]
     table = E.published_comparison(summary_table(pd.DataFrame(rows), 2)).table
     assert list(table.columns) == ["evaluated on", "GTVp", "GTVnd"]
     assert table.loc["ours", ["GTVp", "GTVnd"]].tolist() == [50.0, 25.0]
@@ -122,7 +124,8 @@ def test_gt_volumes_match_voxel_counts_of_the_masks(tiny_release: Path) -> None:
 def test_volume_vs_dsc_leaves_out_absent_structures() -> None:
     per_case = _per_case({"Brain": [0.9, 0.95], "Chiasm": [0.2, 0.4], "Lens_L": [0.3, 0.1]})
     volumes = per_case[["case", "structure"]].assign(
-        cm3=[1500.0, 1400.0, 0.3, 0.0, 0.1, 0.12])  # Chiasm absent from the second case
+        cm3=[1500.0, 1400.0, 0.3, 0.0, 0.1, 0.12]
+    )  # Chiasm absent from the second case
     fig = E.volume_vs_dsc(per_case, volumes, annotate=2)
     ax = fig.axes[0]
     assert len(ax.collections[0].get_offsets()) == 5  # one point per present structure
@@ -134,16 +137,17 @@ def test_volume_vs_dsc_leaves_out_absent_structures() -> None:
 
 
 def test_worst_cases_lowest_dsc_first_ties_by_nsd() -> None:
-    per_case = pd.DataFrame({
-        "case": ["a", "a", "b", "b", "c"],
-        "structure": ["Brain", "Chiasm", "Brain", "Chiasm", "Lens_L"],
-        "dsc": [0.9, 0.1, 0.5, 0.1, 0.0],
-        "nsd": [0.9, 0.3, 0.6, 0.2, 0.0],
-        "hd95": [1.0, 5.0, 2.0, 6.0, math.inf],
-    })
+    per_case = pd.DataFrame(
+        {
+            "case": ["a", "a", "b", "b", "c"],
+            "structure": ["Brain", "Chiasm", "Brain", "Chiasm", "Lens_L"],
+            "dsc": [0.9, 0.1, 0.5, 0.1, 0.0],
+            "nsd": [0.9, 0.3, 0.6, 0.2, 0.0],
+            "hd95": [1.0, 5.0, 2.0, 6.0, math.inf],
+        }
+    )
     worst = T.worst_cases(per_case, n=3)
-    assert list(zip(worst["case"], worst["structure"])) == [
-        ("c", "Lens_L"), ("b", "Chiasm"), ("a", "Chiasm")]
+    assert list(zip(worst["case"], worst["structure"])) == [("c", "Lens_L"), ("b", "Chiasm"), ("a", "Chiasm")]
     worst_hd = T.worst_cases(per_case, n=2, metric="hd95")
     assert worst_hd["hd95"].tolist() == [math.inf, 6.0]
     # Leaving out the pair with an empty mask (c, Lens_L: HD95 inf).

@@ -17,8 +17,22 @@ from .factories import TINY_AFFINE, zip_release
 
 def test_perfect_prediction_scores_one_everywhere(tiny_release, tmp_path, capsys):
     out = tmp_path / "scores"
-    assert main(["evaluate", "--pred", str(tiny_release), "--gt", str(tiny_release),
-                 "--task", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(tiny_release),
+                "--gt",
+                str(tiny_release),
+                "--task",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     official = pd.read_csv(out / "official.csv")
     assert official.columns[0] == "Name"  # order: test_evaluate_dropin
     assert len(official.columns) == 91
@@ -98,8 +112,19 @@ def test_masks_zips_and_flat_folders_agree(tiny_copy, tiny_release, tmp_path):
 def test_prediction_on_another_grid_is_an_error(tiny_copy, tiny_release, capsys):
     f = tiny_copy / ONEHOT_DIR / "Task001" / "segrap_0002.nii.gz"
     write_nifti(f, read_nifti(f).array, np.diag([0.6, 0.6, 3.0, 1.0]))
-    code = main(["evaluate", "--pred", str(tiny_copy), "--gt", str(tiny_release), "--task", "1",
-                 "--out", str(tiny_copy / "out")])
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(tiny_copy),
+            "--gt",
+            str(tiny_release),
+            "--task",
+            "1",
+            "--out",
+            str(tiny_copy / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("error: ") == 1
@@ -110,7 +135,18 @@ def test_prediction_on_another_grid_is_an_error(tiny_copy, tiny_release, capsys)
 
 def test_prediction_for_unknown_case_is_an_error(tiny_copy, tiny_release, capsys):
     shutil.copytree(tiny_copy / IMAGES_DIR / "segrap_0000", tiny_copy / IMAGES_DIR / "segrap_0099")
-    code = main(["evaluate", "--pred", str(tiny_copy), "--gt", str(tiny_release), "--task", "1",
-                 "--out", str(tiny_copy / "out")])
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(tiny_copy),
+            "--gt",
+            str(tiny_release),
+            "--task",
+            "1",
+            "--out",
+            str(tiny_copy / "out"),
+        ]
+    )
     assert code == 2
     assert "not in the ground truth: segrap_0099" in capsys.readouterr().err

@@ -49,9 +49,11 @@ def reference(pred: np.ndarray, gt: np.ndarray, tol: float) -> tuple[float, floa
     if not gt.any() and not pred.any():
         return 1.0, 1.0, 0.0
     dist = sd.compute_surface_distances(gt, pred, SPACING)
-    return (float(sd.compute_dice_coefficient(gt, pred)),
-            float(sd.compute_surface_dice_at_tolerance(dist, tol)),
-            float(sd.compute_robust_hausdorff(dist, 95)))
+    return (
+        float(sd.compute_dice_coefficient(gt, pred)),
+        float(sd.compute_surface_dice_at_tolerance(dist, tol)),
+        float(sd.compute_robust_hausdorff(dist, 95)),
+    )
 
 
 def _mask(path: Path) -> np.ndarray:
@@ -62,21 +64,38 @@ def _mask(path: Path) -> np.ndarray:
 def test_overlapping_masks_score_per_structure_like_surface_distance(tiny_release, tmp_path):
     pred = tmp_path / "submission"  # the organisers' layout: one folder per case, 45 masks each
     for case in CASES:
-        shutil.copytree(tiny_release / IMAGES_DIR / case, pred / case,
-                        ignore=shutil.ignore_patterns("image*", "GTV*"))
+        shutil.copytree(
+            tiny_release / IMAGES_DIR / case, pred / case, ignore=shutil.ignore_patterns("image*", "GTV*")
+        )
     # A model that predicts each organ on its own: Parotid_L grown into Submandibular_L (no
     # one-hot label is both), Brain and Eye_R moved by a voxel, Chiasm missed.
     d = pred / "segrap_0000"
     grown = ndimage.binary_dilation(_mask(d / "Parotid_L.nii.gz")) | _mask(d / "Submandibular_L.nii.gz")
     write_nifti(d / "Parotid_L.nii.gz", grown.astype(np.uint8), TINY_AFFINE)
     for name in ("Brain", "Eye_R"):
-        write_nifti(d / f"{name}.nii.gz", np.roll(_mask(d / f"{name}.nii.gz"), 1, 0).astype(np.uint8), TINY_AFFINE)
+        write_nifti(
+            d / f"{name}.nii.gz", np.roll(_mask(d / f"{name}.nii.gz"), 1, 0).astype(np.uint8), TINY_AFFINE
+        )
     write_nifti(d / "Chiasm.nii.gz", np.zeros(TINY_SHAPE, np.uint8), TINY_AFFINE)
     with pytest.raises(L.ConversionError):  # no one-hot map can hold this prediction
         L.masks_to_onehot({n: _mask(d / f"{n}.nii.gz") for n in L.OAR_NAMES}, 1)
 
-    assert main(["evaluate", "--pred", str(pred), "--gt", str(tiny_release), "--task", "1",
-                 "--out", str(tmp_path / "scores")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(pred),
+                "--gt",
+                str(tiny_release),
+                "--task",
+                "1",
+                "--out",
+                str(tmp_path / "scores"),
+            ]
+        )
+        == 0
+    )
     df = evaluate(pred, tiny_release, task=1, progress=False)
     assert len(df) == 3 * 45
     for row in df.itertuples():
@@ -114,14 +133,20 @@ def _write(path: Path, array: np.ndarray, big_endian: bool = False) -> None:
     header = img.header.as_byteswapped(">")
     header["vox_offset"] = 352
     with gzip.open(path, "wb") as fh:
-        fh.write(header.binaryblock + b"\0" * 4 + array.astype(array.dtype.newbyteorder(">")).tobytes(order="F"))
+        fh.write(
+            header.binaryblock + b"\0" * 4 + array.astype(array.dtype.newbyteorder(">")).tobytes(order="F")
+        )
 
 
 def _maps_only(release: Path, root: Path, dtype: str = "uint8") -> Path:
     """A prediction of one-hot maps only (``dtype``, ``>`` for big-endian): the release's maps moved one voxel."""
     for case in CASES:
         arr = np.roll(read_nifti(release / ONEHOT_DIR / "Task001" / f"{case}.nii.gz").array, 1, 0)
-        _write(root / ONEHOT_DIR / "Task001" / f"{case}.nii.gz", arr.astype(dtype), big_endian=dtype.startswith(">"))
+        _write(
+            root / ONEHOT_DIR / "Task001" / f"{case}.nii.gz",
+            arr.astype(dtype),
+            big_endian=dtype.startswith(">"),
+        )
     return root
 
 
@@ -178,14 +203,76 @@ def test_bad_label_maps_are_named_with_their_side(tiny_release, tmp_path, capsys
 
 # -- official.csv, byte for byte (item 14) ------------------------------------------------------
 #: The organisers' Task 1 column order (their tolerance table in SegRap_Task001_DSC_NSD_Eval.py).
-ORGANISERS_TASK1 = ["Brain", "BrainStem", "Chiasm", "Cochlea_L", "Cochlea_R", "Esophagus", "ETbone_L", "ETbone_R", "Eye_L", "Eye_R", "Hippocampus_L", "Hippocampus_R", "IAC_L", "IAC_R", "Larynx", "Larynx_Glottic", "Larynx_Supraglot", "Lens_L", "Lens_R", "Mandible_L", "Mandible_R", "Mastoid_L", "Mastoid_R", "MiddleEar_L", "MiddleEar_R", "OpticNerve_L", "OpticNerve_R", "OralCavity", "Parotid_L", "Parotid_R", "PharynxConst", "Pituitary", "SpinalCord", "Submandibular_L", "Submandibular_R", "TemporalLobe_L", "TemporalLobe_R", "Thyroid", "Trachea", "TympanicCavity_L", "TMjoint_L", "TMjoint_R", "TympanicCavity_R", "VestibulSemi_L", "VestibulSemi_R"]
+ORGANISERS_TASK1 = [
+    "Brain",
+    "BrainStem",
+    "Chiasm",
+    "Cochlea_L",
+    "Cochlea_R",
+    "Esophagus",
+    "ETbone_L",
+    "ETbone_R",
+    "Eye_L",
+    "Eye_R",
+    "Hippocampus_L",
+    "Hippocampus_R",
+    "IAC_L",
+    "IAC_R",
+    "Larynx",
+    "Larynx_Glottic",
+    "Larynx_Supraglot",
+    "Lens_L",
+    "Lens_R",
+    "Mandible_L",
+    "Mandible_R",
+    "Mastoid_L",
+    "Mastoid_R",
+    "MiddleEar_L",
+    "MiddleEar_R",
+    "OpticNerve_L",
+    "OpticNerve_R",
+    "OralCavity",
+    "Parotid_L",
+    "Parotid_R",
+    "PharynxConst",
+    "Pituitary",
+    "SpinalCord",
+    "Submandibular_L",
+    "Submandibular_R",
+    "TemporalLobe_L",
+    "TemporalLobe_R",
+    "Thyroid",
+    "Trachea",
+    "TympanicCavity_L",
+    "TMjoint_L",
+    "TMjoint_R",
+    "TympanicCavity_R",
+    "VestibulSemi_L",
+    "VestibulSemi_R",
+]
 
 
 def test_task1_header_is_the_organisers(tiny_release, tmp_path):
-    assert main(["evaluate", "--pred", str(tiny_release), "--gt", str(tiny_release), "--task", "1",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(tiny_release),
+                "--gt",
+                str(tiny_release),
+                "--task",
+                "1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     header = (tmp_path / "official.csv").read_text().splitlines()[0].split(",")
-    assert header == ["Name"] + [f"{n}_DSC" for n in ORGANISERS_TASK1] + [f"{n}_NSD" for n in ORGANISERS_TASK1]
+    assert header == ["Name"] + [f"{n}_DSC" for n in ORGANISERS_TASK1] + [
+        f"{n}_NSD" for n in ORGANISERS_TASK1
+    ]
     assert list(L.OAR_NAMES) != ORGANISERS_TASK1  # not the 4D channel order
 
 
@@ -235,7 +322,8 @@ def organisers_task2_csv(submission: Path, truth: Path, out: Path) -> None:
                 inter, n1, n2 = (int(np.count_nonzero(x)) for x in (res & ref, res, ref))
                 dsc = 2.0 * inter / float(n1 + n2)
                 nsd = sd.compute_surface_dice_at_tolerance(
-                    sd.compute_surface_distances(ref, res, spacing), tolerance[lesion])
+                    sd.compute_surface_distances(ref, res, spacing), tolerance[lesion]
+                )
             result[f"{lesion}_DSC"].append(round(dsc, 4))
             result[f"{lesion}_NSD"].append(round(nsd, 4))
     pd.DataFrame(result).to_csv(out, index=False)
@@ -254,16 +342,33 @@ def test_official_csv_is_the_organisers_file_byte_for_byte(tmp_path):
     far[13, 4, 7], far[0, 0, 0] = False, True  # 160 voxels, one shared: DSC = 2/320 = 0.00625
     node = _block(slice(20, 22), slice(15, 17), slice(2, 4))
     empty = np.zeros(TINY_SHAPE, bool)
-    preds = {"segrap_0002": (np.roll(gtvp, 1, 0), node), "segrap_0000": (far, empty),
-             "segrap_0001": (gtvp, empty)}
+    preds = {
+        "segrap_0002": (np.roll(gtvp, 1, 0), node),
+        "segrap_0000": (far, empty),
+        "segrap_0001": (gtvp, empty),
+    }
     for case, (p_gtvp, p_gtvnd) in preds.items():  # N0 patients: no GTVnd in the truth
         for name, truth, pred in (("GTVp", gtvp, p_gtvp), ("GTVnd", empty, p_gtvnd)):
             write_nifti(gt_root / IMAGES_DIR / case / f"{name}.nii.gz", truth.view(np.uint8), TINY_AFFINE)
             write_nifti(sub / case / f"{name}.nii.gz", pred.view(np.uint8), TINY_AFFINE)
         write_nifti(gt_root / ONEHOT_DIR / "Task002" / f"{case}.nii.gz", gtvp.view(np.uint8), TINY_AFFINE)
     organisers_task2_csv(sub, gt_root / IMAGES_DIR, tmp_path / "theirs.csv")
-    assert main(["evaluate", "--pred", str(sub), "--gt", str(gt_root), "--task", "2",
-                 "--out", str(tmp_path / "ours")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(sub),
+                "--gt",
+                str(gt_root),
+                "--task",
+                "2",
+                "--out",
+                str(tmp_path / "ours"),
+            ]
+        )
+        == 0
+    )
     ours = (tmp_path / "ours" / "official.csv").read_bytes()
     assert ours == (tmp_path / "theirs.csv").read_bytes()
     lines = ours.decode().splitlines()

@@ -29,8 +29,10 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 MODES = ("solution", "wrong")
 #: Notebook chains: the passes inside a chain run in order, the chains in parallel.
-CHAINS = (("04_training.ipynb", "05_evaluation.ipynb"),
-          ("00_index.ipynb", "01_data.ipynb", "02_viewer.ipynb", "03_statistics.ipynb"))
+CHAINS = (
+    ("04_training.ipynb", "05_evaluation.ipynb"),
+    ("00_index.ipynb", "01_data.ipynb", "02_viewer.ipynb", "03_statistics.ipynb"),
+)
 
 
 def _tags(cell: Any) -> list[str]:
@@ -50,8 +52,10 @@ def exercise_pairs(nb: Any) -> list[tuple[int, int]]:
 
 
 def _is_check(stmt: ast.stmt) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "check"
-               for n in ast.walk(stmt))
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "check"
+        for n in ast.walk(stmt)
+    )
 
 
 def solution_body(source: str) -> str:
@@ -100,8 +104,9 @@ def run_pass(path: Path, mode: str) -> list[str]:
     from nbclient import NotebookClient
 
     nb = with_answers(nbformat.read(path, as_version=4), mode)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     return [_text(nb.cells[s]) for _, s in exercise_pairs(nb)]
 
 

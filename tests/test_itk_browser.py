@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,7 +27,7 @@ from tests.test_browser import (
     CHROMIUM_FLAGS,
     REPO,
     SHOTS,
-    _free_port,
+    _start_jupyterlab,
     _stop_server,
     _wait_for_kernel,
     _wait_for_server,
@@ -66,7 +62,7 @@ def _drawn_fraction(png: bytes) -> float:
 
     grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
     h, w = grey.shape
-    centre = grey[h // 5: h - h // 5, w // 5: w - w // 5]
+    centre = grey[h // 5 : h - h // 5, w // 5 : w - w // 5]
     values, counts = np.unique(centre.round(), return_counts=True)
     return float((np.abs(centre - values[counts.argmax()]) > 12).mean())
 
@@ -88,34 +84,22 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
     data = make_phantom(tmp_path / "data", cases=1, progress=False)
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    port, token = _free_port(), secrets.token_hex(16)
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update({"SEGRAP_DATA": str(data), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-                "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")})
-    log = tmp_path / "jupyterlab.log"
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={work}", "--ServerApp.port_retries=0",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-            + (["--allow-root"] if os.geteuid() == 0 else []),
-            cwd=work, env=env, stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    proc, base, token, log = _start_jupyterlab(work, data, tmp_path)
     blocked: list[str] = []
     try:
         _wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
         with sync_api.sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM),
-                headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000},
+                str(tmp_path / "chromium-profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_FLAGS,
+                viewport={"width": 1400, "height": 1000},
             )
 
             def route(r: object) -> None:
                 url = r.request.url  # type: ignore[attr-defined]
-                if url.startswith(("data:", "blob:")) or urlparse(url).hostname in (
-                        "127.0.0.1", "localhost"):
+                if url.startswith(("data:", "blob:")) or urlparse(url).hostname in ("127.0.0.1", "localhost"):
                     r.continue_()  # type: ignore[attr-defined]
                 else:
                     blocked.append(url)
@@ -131,8 +115,7 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
                 page.goto(f"{base}/lab/tree/02_itk.ipynb?token={token}")
                 page.wait_for_selector(".jp-Notebook .jp-Cell")
                 # Routed requests only proceed while Playwright runs: wait with its timer.
-                _wait_for_kernel(base, token, timeout_s=240,
-                                 pause=lambda s: page.wait_for_timeout(s * 1000))
+                _wait_for_kernel(base, token, timeout_s=240, pause=lambda s: page.wait_for_timeout(s * 1000))
                 page.wait_for_selector(".jp-StatusBar-TextItem >> text=/Idle/", timeout=30_000)
                 page.locator(".lm-MenuBar-item", has_text="Run").first.click()
                 page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
@@ -154,11 +137,13 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
                         page.wait_for_timeout(5000)
                         box = frame_el.bounding_box(timeout=60_000)
                         assert box is not None, "the viewer's frame is not shown"
-                        clip = {"x": box["x"], "y": box["y"], "width": box["width"],
-                                "height": min(box["height"],
-                                              page.viewport_size["height"] - box["y"])}
-                        shot = page.screenshot(path=str(SHOTS / "itk_viewer.png"), clip=clip,
-                                               timeout=60_000)
+                        clip = {
+                            "x": box["x"],
+                            "y": box["y"],
+                            "width": box["width"],
+                            "height": min(box["height"], page.viewport_size["height"] - box["y"]),
+                        }
+                        shot = page.screenshot(path=str(SHOTS / "itk_viewer.png"), clip=clip, timeout=60_000)
                     except sync_api.TimeoutError:
                         continue
                     drawn = _drawn_fraction(shot)

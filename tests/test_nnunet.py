@@ -25,8 +25,10 @@ CASES = ["segrap_0000", "segrap_0001", "segrap_0002"]
 
 
 def exported_names(folder: Path) -> tuple[list[str], list[str]]:
-    return (sorted(p.name for p in (folder / "imagesTr").iterdir()),
-            sorted(p.name for p in (folder / "labelsTr").iterdir()))
+    return (
+        sorted(p.name for p in (folder / "imagesTr").iterdir()),
+        sorted(p.name for p in (folder / "labelsTr").iterdir()),
+    )
 
 
 def expected_names(cases: list[str]) -> tuple[list[str], list[str]]:
@@ -40,13 +42,16 @@ def test_export_from_folders_links_files_and_writes_dataset_json(tiny_release, t
     assert exported_names(folder) == expected_names(CASES)
     ds = SegRapDataset(tiny_release)
     for case in ds:
-        pairs = [(case.files["image"], f"imagesTr/{case.case_id}_0000.nii.gz"),
-                 (case.files["image_contrast"], f"imagesTr/{case.case_id}_0001.nii.gz"),
-                 (case.onehot[1], f"labelsTr/{case.case_id}.nii.gz")]
+        pairs = [
+            (case.files["image"], f"imagesTr/{case.case_id}_0000.nii.gz"),
+            (case.files["image_contrast"], f"imagesTr/{case.case_id}_0001.nii.gz"),
+            (case.onehot[1], f"labelsTr/{case.case_id}.nii.gz"),
+        ]
         for src, rel in pairs:  # same file system: hard links, i.e. the very same inode
             assert os.stat(folder / rel).st_ino == os.stat(src.path).st_ino
-        assert np.array_equal(read_nifti(folder / "labelsTr" / f"{case.case_id}.nii.gz").array,
-                              case.onehot_map(1).array)
+        assert np.array_equal(
+            read_nifti(folder / "labelsTr" / f"{case.case_id}.nii.gz").array, case.onehot_map(1).array
+        )
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "CT", "1": "CT"}
     assert meta["numTraining"] == 3
@@ -177,8 +182,20 @@ def test_labels_only_dataset_is_refused(tiny_release, tmp_path, capsys):
 
 
 def test_cli_with_id_and_name(tiny_release, tmp_path, capsys):
-    code = main(["export-nnunet", str(tiny_release), "--out", str(tmp_path), "--task", "2",
-                 "--id", "7", "--name", "HNtumour"])
+    code = main(
+        [
+            "export-nnunet",
+            str(tiny_release),
+            "--out",
+            str(tmp_path),
+            "--task",
+            "2",
+            "--id",
+            "7",
+            "--name",
+            "HNtumour",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert (tmp_path / "Dataset007_HNtumour" / "dataset.json").is_file()
@@ -187,8 +204,7 @@ def test_cli_with_id_and_name(tiny_release, tmp_path, capsys):
     assert dataset_dirname(1) == "Dataset651_SegRapTask1"
     with pytest.raises(ValueError):
         dataset_dirname(1, 1000)
-    assert main(["export-nnunet", str(tiny_release), "--out", str(tmp_path), "--task", "1",
-                 "--id", "0"]) == 2
+    assert main(["export-nnunet", str(tiny_release), "--out", str(tmp_path), "--task", "1", "--id", "0"]) == 2
 
 
 _NNUNET_CHECK = textwrap.dedent("""
@@ -211,10 +227,19 @@ def test_nnunet_accepts_the_export_of_a_phantom(tmp_path):
     data = phantom.make_phantom(tmp_path / "data", cases=2, size="quick", progress=False)
     raw = tmp_path / "nnUNet_raw"
     folders = [str(export_nnunet(data, raw, task=t, progress=False)) for t in (1, 2)]
-    env = dict(os.environ, nnUNet_raw=str(raw), nnUNet_preprocessed=str(tmp_path / "pre"),
-               nnUNet_results=str(tmp_path / "results"))
-    proc = subprocess.run([sys.executable, "-c", _NNUNET_CHECK, "651", *folders], env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        nnUNet_raw=str(raw),
+        nnUNet_preprocessed=str(tmp_path / "pre"),
+        nnUNet_results=str(tmp_path / "results"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _NNUNET_CHECK, "651", *folders],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("verify_dataset_integrity Done") == 2
     assert "Error" not in proc.stdout

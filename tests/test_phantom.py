@@ -34,8 +34,7 @@ def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def phantom_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first two of the same cases, as the two release zips."""
-    return ph.make_phantom(tmp_path_factory.mktemp("phantom_zip"), cases=2, as_zip=True,
-                           progress=False)
+    return ph.make_phantom(tmp_path_factory.mktemp("phantom_zip"), cases=2, as_zip=True, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +43,26 @@ def maps(phantom: Path) -> list[dict]:
     out = []
     for case in SegRapDataset(phantom):
         t1 = case.onehot_map(1)
-        out.append({"id": case.case_id, "case": case, "t1": t1.array,
-                    "t2": case.onehot_map(2).array, "ct": case.image().array,
-                    "cect": case.image(contrast=True).array, "affine": t1.affine})
+        out.append(
+            {
+                "id": case.case_id,
+                "case": case,
+                "t1": t1.array,
+                "t2": case.onehot_map(2).array,
+                "ct": case.image().array,
+                "cect": case.image(contrast=True).array,
+                "affine": t1.affine,
+            }
+        )
     return out
 
 
 def _card() -> dict[int, tuple[int, float]]:
     """Dataset card, Task 1: label -> (cases with the label of 120, average volume cm³)."""
     text = resources.files("segrap_nb").joinpath("data/card_labels.csv").read_text()
-    return {int(r["label"]): (int(r["cases"]), float(r["mean_cm3"]))
-            for r in csv.DictReader(text.splitlines())}
+    return {
+        int(r["label"]): (int(r["cases"]), float(r["mean_cm3"])) for r in csv.DictReader(text.splitlines())
+    }
 
 
 # ---- layout ---------------------------------------------------------------------------------
@@ -84,7 +92,8 @@ def test_dataset_finds_folders_and_zips(phantom, phantom_zip):
             assert case.mask_names() == MASK_NAMES
             assert sorted(case.onehot) == [1, 2]
     assert sorted(p.name for p in phantom_zip.iterdir()) == sorted(
-        [f"{IMAGES_DIR}.zip", f"{ONEHOT_DIR}.zip", ph.MARKER])
+        [f"{IMAGES_DIR}.zip", f"{ONEHOT_DIR}.zip", ph.MARKER]
+    )
     with zipfile.ZipFile(phantom_zip / f"{IMAGES_DIR}.zip") as zf:
         names = zf.namelist()
         assert f"{IMAGES_DIR}/segrap_0000/image.nii.gz" in names
@@ -95,8 +104,8 @@ def test_dataset_finds_folders_and_zips(phantom, phantom_zip):
             assert zf.read(rel) == (phantom / rel).read_bytes()
     with zipfile.ZipFile(phantom_zip / f"{ONEHOT_DIR}.zip") as zf:
         assert sorted(zf.namelist()) == sorted(
-            f"{ONEHOT_DIR}/{t}/segrap_{i:04d}.nii.gz"
-            for t in ("Task001", "Task002") for i in (0, 1))
+            f"{ONEHOT_DIR}/{t}/segrap_{i:04d}.nii.gz" for t in ("Task001", "Task002") for i in (0, 1)
+        )
 
 
 def test_dtypes_shapes_affines(phantom, maps):
@@ -220,9 +229,11 @@ def test_deterministic_per_seed(phantom, tmp_path):
         assert np.array_equal(getattr(a, key), getattr(b, key))
         assert not np.array_equal(getattr(a, key), getattr(c, key))
     again = ph.make_phantom(tmp_path / "again", cases=1, progress=False)
-    for rel in (f"{IMAGES_DIR}/segrap_0000/image_contrast.nii.gz",
-                f"{IMAGES_DIR}/segrap_0000/Parotid_R.nii.gz",
-                f"{ONEHOT_DIR}/Task001/segrap_0000.nii.gz"):
+    for rel in (
+        f"{IMAGES_DIR}/segrap_0000/image_contrast.nii.gz",
+        f"{IMAGES_DIR}/segrap_0000/Parotid_R.nii.gz",
+        f"{ONEHOT_DIR}/Task001/segrap_0000.nii.gz",
+    ):
         assert (again / rel).read_bytes() == (phantom / rel).read_bytes()
 
 
@@ -247,7 +258,8 @@ def test_same_anatomy_at_full_size():
     vq, vf = np.prod(quick.spacing) / 1e3, np.prod(full.spacing) / 1e3
     for lab in (L.ONEHOT_IDS[n] for n in ("Brain", "Eye_L", "Parotid_R", "Mandible_L", "Larynx")):
         assert np.count_nonzero(quick.onehot == lab) * vq == pytest.approx(
-            np.count_nonzero(full.onehot == lab) * vf, rel=0.1)
+            np.count_nonzero(full.onehot == lab) * vf, rel=0.1
+        )
 
 
 # ---- statistics against the dataset card ----------------------------------------------------
@@ -341,8 +353,9 @@ def test_default_phantom_cached_by_an_older_generator_is_rebuilt(tmp_path, monke
     assert ph.marker_generator(root) == ph.GENERATOR
     fresh = SegRapDataset(root)[0].image().array
     marker = root / ph.MARKER  # now pretend an older kit wrote it, with other voxels
-    marker.write_text("".join(line + "\n" for line in marker.read_text().splitlines()
-                              if not line.startswith("generator:")))
+    marker.write_text(
+        "".join(line + "\n" for line in marker.read_text().splitlines() if not line.startswith("generator:"))
+    )
     ct_file = root / IMAGES_DIR / "segrap_0000" / "image.nii.gz"
     img = nib.load(ct_file)
     nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj) + np.int16(1), img.affine, img.header), ct_file)

@@ -58,13 +58,13 @@ def _letters(ax) -> dict[str, tuple[float, float]]:
     return {t.get_text(): t.get_position() for t in ax.texts if len(t.get_text()) == 1}
 
 
-@pytest.mark.parametrize("axcodes, how", [("LPS", "volume"), ("RAS", "axcodes"),
-                                          ("RAS", "affine"), ("LPS", "axcodes")])
+@pytest.mark.parametrize(
+    "axcodes, how", [("LPS", "volume"), ("RAS", "axcodes"), ("RAS", "affine"), ("LPS", "axcodes")]
+)
 def test_patient_left_is_on_the_screen_right_with_side_letters(axcodes: str, how: str) -> None:
     ct, lab = marked_case(axcodes)
     if how == "volume":
-        image, labels, kw = Volume(ct, _affine(axcodes), SPACING), Volume(lab, _affine(axcodes),
-                                                                           SPACING), {}
+        image, labels, kw = Volume(ct, _affine(axcodes), SPACING), Volume(lab, _affine(axcodes), SPACING), {}
     elif how == "affine":  # the training cache: arrays with the entry's affine
         image, labels, kw = ct, lab, {"affine": _affine(axcodes)}
     else:
@@ -128,8 +128,13 @@ def test_zoom_on_the_inner_ear_crops_one_side_per_column() -> None:
     lab = np.zeros(ct.shape, np.uint8)
     lab[60:64, 30:33, 8:11] = L.ONEHOT_IDS["Cochlea_L"]  # LPS: high i = patient's left
     lab[16:20, 30:33, 8:11] = L.ONEHOT_IDS["Cochlea_R"]
-    fig = plot_zoom(Volume(ct, np.diag([-0.5, -0.5, 3.0, 1.0]), (0.5, 0.5, 3.0)), lab,
-                    "inner ear", margin_mm=5.0, phantom=True)
+    fig = plot_zoom(
+        Volume(ct, np.diag([-0.5, -0.5, 3.0, 1.0]), (0.5, 0.5, 3.0)),
+        lab,
+        "inner ear",
+        margin_mm=5.0,
+        phantom=True,
+    )
     axes = fig.axes
     assert len(axes) == 4  # axial and coronal, right and left
     assert [a.get_title() for a in axes[:2]] == ["axial, patient's right", "axial, patient's left"]
@@ -142,8 +147,13 @@ def test_zoom_on_the_inner_ear_crops_one_side_per_column() -> None:
 
 def _per_case(n_cases: int) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame([{"case": f"c{c}", "structure": s, "dsc": rng.uniform(), "nsd": 0.5,
-                          "hd95": 2.0} for c in range(n_cases) for s in ("Brain", "Chiasm")])
+    return pd.DataFrame(
+        [
+            {"case": f"c{c}", "structure": s, "dsc": rng.uniform(), "nsd": 0.5, "hd95": 2.0}
+            for c in range(n_cases)
+            for s in ("Brain", "Chiasm")
+        ]
+    )
 
 
 def test_box_plots_show_dots_only_below_five_cases() -> None:
@@ -161,15 +171,21 @@ def test_hu_plot_has_an_axis_for_the_contrast_difference() -> None:
     from segrap_nb.viz.stats_figures import plot_hu
 
     n = 40
-    rows = [{"structure": s, "ct": ct, "hu": base + (60.0 if ct == "contrast" else 0.0) + k}
-            for s, base in (("Brain", 35.0), ("Mandible_L", 1200.0))
-            for ct in ("plain", "contrast") for k in range(n)]
+    rows = [
+        {"structure": s, "ct": ct, "hu": base + (60.0 if ct == "contrast" else 0.0) + k}
+        for s, base in (("Brain", 35.0), ("Mandible_L", 1200.0))
+        for ct in ("plain", "contrast")
+        for k in range(n)
+    ]
     fig = plot_hu(pd.DataFrame(rows), phantom=True)
     assert fig.dpi >= 100
     assert fig.axes[0].get_title().startswith("PHANTOM")
     diff_ax = fig.axes[1]
-    medians = sorted(line.get_ydata()[0] for line in diff_ax.lines
-                     if len(line.get_ydata()) == 2 and line.get_color() == "black")
+    medians = sorted(
+        line.get_ydata()[0]
+        for line in diff_ax.lines
+        if len(line.get_ydata()) == 2 and line.get_color() == "black"
+    )
     assert medians == [60.0, 60.0]  # contrast − plain, voxel by voxel
     low, high = diff_ax.get_ylim()
     assert low <= 0  # an axis on the scale of the difference, not of bone
@@ -185,17 +201,32 @@ def test_statistics_plots_are_readable_at_100_dpi() -> None:
     from segrap_nb.viz import stats_figures as S
 
     rng = np.random.default_rng(0)
-    volumes = pd.DataFrame([{"case": f"segrap_{c:04d}", "task": 1, "label": k,
-                             "voxels": int(rng.integers(1, 1000)),
-                             "cm3": float(rng.uniform(0.1, 50))}
-                            for c in range(8) for k in range(1, 55)])
-    fractions = pd.DataFrame({"label": range(55),
-                              "name": ["background", *L.label_names(1).values()],
-                              "voxels": np.arange(55, 0, -1),
-                              "fraction": np.arange(55, 0, -1) / 1540})
-    figs = {"volumes": S.plot_volumes(volumes, phantom=True),
-            "presence": S.plot_presence(volumes, phantom=True),
-            "fractions": S.plot_class_fractions(fractions, phantom=True)}
+    volumes = pd.DataFrame(
+        [
+            {
+                "case": f"segrap_{c:04d}",
+                "task": 1,
+                "label": k,
+                "voxels": int(rng.integers(1, 1000)),
+                "cm3": float(rng.uniform(0.1, 50)),
+            }
+            for c in range(8)
+            for k in range(1, 55)
+        ]
+    )
+    fractions = pd.DataFrame(
+        {
+            "label": range(55),
+            "name": ["background", *L.label_names(1).values()],
+            "voxels": np.arange(55, 0, -1),
+            "fraction": np.arange(55, 0, -1) / 1540,
+        }
+    )
+    figs = {
+        "volumes": S.plot_volumes(volumes, phantom=True),
+        "presence": S.plot_presence(volumes, phantom=True),
+        "fractions": S.plot_class_fractions(fractions, phantom=True),
+    }
     for name, fig in figs.items():
         assert fig.dpi >= 100, name
         ax = fig.axes[0]
@@ -215,8 +246,9 @@ def test_viewer_snapshot_is_a_static_figure_with_legend() -> None:
     from segrap_nb.viz.viewer import SliceViewer
 
     ct, lab = marked_case("LPS")
-    viewer = SliceViewer(Volume(ct, _affine("LPS"), SPACING), Volume(lab, _affine("LPS"), SPACING),
-                         phantom=True)
+    viewer = SliceViewer(
+        Volume(ct, _affine("LPS"), SPACING), Volume(lab, _affine("LPS"), SPACING), phantom=True
+    )
     viewer.set_slice("axial", 15)
     snap = viewer.snapshot()
     assert isinstance(snap, Figure)

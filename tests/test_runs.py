@@ -30,8 +30,11 @@ def test_each_setting_and_dataset_gets_its_own_run_folder(tmp_path, monkeypatch)
     assert quick.parent == tmp_path / "cache" / "runs"
     assert quick.name.startswith("quick-")
     assert default_run_dir(load_config("quick"), tmp_path / "a") == quick  # name or config: same
-    others = {default_run_dir("gpu", tmp_path / "a"), default_run_dir("quick", tmp_path / "b"),
-              default_run_dir(load_config("quick", {"train.steps": 901}), tmp_path / "a")}
+    others = {
+        default_run_dir("gpu", tmp_path / "a"),
+        default_run_dir("quick", tmp_path / "b"),
+        default_run_dir(load_config("quick", {"train.steps": 901}), tmp_path / "a"),
+    }
     assert quick not in others
     assert len(others) == 3
 
@@ -71,8 +74,14 @@ def test_default_run_folder_is_used_and_resumed(synth, tmp_path, monkeypatch):
 
 def test_predict_file_segments_one_new_ct_like_predict(synth, tmp_path):
     run = tmp_path / "run"
-    train(tiny_config(**{"train.steps": 2}), synth, run, cache_root=tmp_path / "cache",
-          progress=False, device="cpu")
+    train(
+        tiny_config(**{"train.steps": 2}),
+        synth,
+        run,
+        cache_root=tmp_path / "cache",
+        progress=False,
+        device="cpu",
+    )
     cpu = torch.device("cpu")
     predict(run, tmp_path / "pred", synth, cases=["segrap_0002"], masks=False, device=cpu, progress=False)
     expected = SegRapDataset(tmp_path / "pred")["segrap_0002"].onehot_map(1)
@@ -89,9 +98,12 @@ def test_predict_file_segments_one_new_ct_like_predict(synth, tmp_path):
 def test_training_minutes_add_up_the_sessions_of_a_resumed_run(tmp_path):
     from segrap_nb.training.runs import training_minutes
 
-    events = [{"kind": "train", "step": 10, "elapsed_s": 30.0}, {"kind": "val", "step": 10},
-              {"kind": "train", "step": 20, "elapsed_s": 60.0},
-              {"kind": "train", "step": 30, "elapsed_s": 45.0},  # resumed: the clock restarted
-              {"kind": "train", "step": 40, "elapsed_s": 90.0}]
+    events = [
+        {"kind": "train", "step": 10, "elapsed_s": 30.0},
+        {"kind": "val", "step": 10},
+        {"kind": "train", "step": 20, "elapsed_s": 60.0},
+        {"kind": "train", "step": 30, "elapsed_s": 45.0},  # resumed: the clock restarted
+        {"kind": "train", "step": 40, "elapsed_s": 90.0},
+    ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     assert training_minutes(tmp_path) == (60.0 + 90.0) / 60

@@ -35,8 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def tree_digest(root: Path) -> dict[str, str]:
     """sha1 of every file below ``root`` (relative path -> digest)."""
-    return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_error_line(err: str) -> str:
@@ -66,8 +69,16 @@ def tiny_run(tmp_path_factory) -> Path:
 
     cfg = tiny_config()
     run = tmp_path_factory.mktemp("run")
-    save_checkpoint(run / "best.pt", {"model": build_model(cfg).state_dict(), "config": cfg.to_dict(),
-                                      "step": 0, "best_metric": 0.0, "best_step": 0})
+    save_checkpoint(
+        run / "best.pt",
+        {
+            "model": build_model(cfg).state_dict(),
+            "config": cfg.to_dict(),
+            "step": 0,
+            "best_metric": 0.0,
+            "best_step": 0,
+        },
+    )
     return run
 
 
@@ -80,18 +91,17 @@ def synth_copy(tmp_path) -> Path:
 
 
 # == 1. predict never writes over (or around) the dataset =====================================
-def test_predict_refuses_every_output_that_overlaps_the_dataset(tiny_run, synth_copy, tmp_path,
-                                                                capsys):
+def test_predict_refuses_every_output_that_overlaps_the_dataset(tiny_run, synth_copy, tmp_path, capsys):
     D = synth_copy
     zips = tmp_path / "Z"
     zip_release(D, zips)
     (tmp_path / "link").symlink_to(D)
     before, before_zips = tree_digest(D), tree_digest(zips)
     cases = [
-        ["--data", str(D / IMAGES_DIR), "--out", str(D)],        # the issue's case: out = parent
+        ["--data", str(D / IMAGES_DIR), "--out", str(D)],  # the issue's case: out = parent
         ["--data", str(zips / f"{IMAGES_DIR}.zip"), "--out", str(zips)],  # folders beside the zip
-        ["--data", str(D), "--out", str(D / "pred")],            # out inside the dataset
-        ["--data", str(D), "--out", str(tmp_path)],              # the dataset inside out
+        ["--data", str(D), "--out", str(D / "pred")],  # out inside the dataset
+        ["--data", str(D), "--out", str(tmp_path)],  # the dataset inside out
         ["--data", str(tmp_path / "link"), "--out", str(D / "p")],  # through a link
     ]
     for args in cases:
@@ -103,8 +113,20 @@ def test_predict_refuses_every_output_that_overlaps_the_dataset(tiny_run, synth_
     assert tree_digest(zips) == before_zips
     assert sorted(p.name for p in zips.iterdir()) == [f"{IMAGES_DIR}.zip", f"{ONEHOT_DIR}.zip"]
     # The same run, with an output outside the dataset, predicts (the refusal is not blanket).
-    code = main(["predict", "--run", str(tiny_run), "--data", str(D), "--out",
-                 str(tmp_path.parent / f"{tmp_path.name}-pred"), "--device", "cpu", "--no-masks"])
+    code = main(
+        [
+            "predict",
+            "--run",
+            str(tiny_run),
+            "--data",
+            str(D),
+            "--out",
+            str(tmp_path.parent / f"{tmp_path.name}-pred"),
+            "--device",
+            "cpu",
+            "--no-masks",
+        ]
+    )
     assert code == 0
 
 
@@ -121,8 +143,19 @@ def test_refuse_overlap_follows_linked_folders_inside_the_dataset(tmp_path):
 
 def test_predict_replaces_only_files_it_wrote(tiny_run, synth_copy, tmp_path, capsys):
     out = tmp_path / "pred"
-    args = ["predict", "--run", str(tiny_run), "--data", str(synth_copy), "--out", str(out),
-            "--cases", "segrap_0001", "--device", "cpu"]
+    args = [
+        "predict",
+        "--run",
+        str(tiny_run),
+        "--data",
+        str(synth_copy),
+        "--out",
+        str(out),
+        "--cases",
+        "segrap_0001",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     assert main(args) == 0  # its own files: replaced
     mine = out / IMAGES_DIR / "segrap_0001" / "Brain.nii.gz"
@@ -142,8 +175,15 @@ _MAKE_DEFAULT = "from segrap_nb.sources import data_root; print(data_root())"
 
 
 def _python(code: str, env: dict, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def test_two_processes_make_one_complete_default_phantom(tmp_path):
@@ -162,8 +202,9 @@ def test_two_processes_make_one_complete_default_phantom(tmp_path):
     reports = validate_dataset(str(root), progress=False)
     assert len(reports) == 8
     assert sum(len(r.errors) for r in reports) == 0
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")) \
-        == [root.name]  # no temporary build folder left behind
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")) == [
+        root.name
+    ]  # no temporary build folder left behind
     assert not list((tmp_path / "cache").glob("*.building"))
 
 
@@ -207,8 +248,22 @@ def test_prediction_folder_with_a_linked_release_subfolder(tiny_release, tmp_pat
     pred.mkdir()
     (pred / ONEHOT_DIR).symlink_to(tiny_release / ONEHOT_DIR, target_is_directory=True)
     assert SegRapDataset(pred, flat_task=1).case_ids == ["segrap_0000", "segrap_0001", "segrap_0002"]
-    assert main(["evaluate", "--pred", str(pred), "--gt", str(tiny_release), "--task", "1",
-                 "--out", str(tmp_path / "ev")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(pred),
+                "--gt",
+                str(tiny_release),
+                "--task",
+                "1",
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
 
 
 # == 5. export-nnunet and stats write only what they made =====================================
@@ -253,8 +308,8 @@ def test_stats_refuses_to_replace_a_users_csv(tiny_release, tmp_path, capsys, mo
     for _ in range(2):  # the kit replaces its own tables
         assert main(["stats", str(tiny_release), "--out", str(mine), "--workers", "1"]) == 0
     assert sorted(p.name for p in mine.iterdir()) == sorted(
-        [MANIFEST, "comparison.csv", "gtv.csv", "headers.csv", "labels.csv", "resolution.csv",
-         "volumes.csv"])
+        [MANIFEST, "comparison.csv", "gtv.csv", "headers.csv", "labels.csv", "resolution.csv", "volumes.csv"]
+    )
 
 
 def test_stats_refuses_an_output_inside_the_dataset(tiny_copy, tmp_path, capsys, monkeypatch):
@@ -268,29 +323,43 @@ def test_stats_refuses_an_output_inside_the_dataset(tiny_copy, tmp_path, capsys,
 def _namespaces_work() -> bool:
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-Urm", "sh", "-c",
-                            "d=$(mktemp -d) && mount -t tmpfs -o size=1m none $d && umount $d"],
-                           capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", "d=$(mktemp -d) && mount -t tmpfs -o size=1m none $d && umount $d"],
+        capture_output=True,
+    )
     return probe.returncode == 0
 
 
 needs_ns = pytest.mark.skipif(not _namespaces_work(), reason="needs unshare -Urm (user namespaces)")
 
 
-def run_on_small_disk(mount: Path, commands: str, size: str = "2m", readonly: bool = False,
-                      fill_to_kb: int | None = None, env: dict | None = None
-                      ) -> subprocess.CompletedProcess:
+def run_on_small_disk(
+    mount: Path,
+    commands: str,
+    size: str = "2m",
+    readonly: bool = False,
+    fill_to_kb: int | None = None,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
     """Run shell ``commands`` with a fresh tmpfs of ``size`` at ``mount`` (read-only, or filled)."""
     mount.mkdir(parents=True, exist_ok=True)
     setup = f"mount -t tmpfs -o size={size} none '{mount}'"
     if fill_to_kb is not None:  # leave about fill_to_kb KiB free
-        setup += (f" && dd if=/dev/zero of='{mount}/filler' bs=1k "
-                  f"count=$(( $(df -k --output=avail '{mount}' | tail -1) - {fill_to_kb} )) 2>/dev/null")
+        setup += (
+            f" && dd if=/dev/zero of='{mount}/filler' bs=1k "
+            f"count=$(( $(df -k --output=avail '{mount}' | tail -1) - {fill_to_kb} )) 2>/dev/null"
+        )
     if readonly:
         setup += f" && mount -o remount,ro '{mount}'"
     env = {**os.environ, **(env or {})}
-    return subprocess.run(["unshare", "-Urm", "sh", "-c", f"{setup} && {commands}"],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    return subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", f"{setup} && {commands}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
 
 
 def _cli(*args: str) -> str:
@@ -300,17 +369,39 @@ def _cli(*args: str) -> str:
 @needs_ns
 def test_read_only_outputs_fail_first_with_one_line(tiny_release, tiny_run, synth_copy, tmp_path):
     ro = tmp_path / "ro"
-    commands = " ; echo \"rc=$?\" >&2 ; ".join([
-        _cli("phantom", str(ro / "ph"), "--cases", "1", "--quiet"),
-        _cli("stats", str(tiny_release), "--out", str(ro / "st"), "--workers", "1"),
-        _cli("export-nnunet", str(tiny_release), "--out", str(ro / "raw"), "--task", "1"),
-        _cli("predict", "--run", str(tiny_run), "--data", str(synth_copy), "--out", str(ro / "p"),
-             "--device", "cpu"),
-        _cli("train", "--config", "quick", "--data", str(synth_copy), "--out", str(ro / "run"),
-             "--device", "cpu"),
-    ]) + " ; echo \"rc=$?\" >&2"
-    res = run_on_small_disk(ro, commands, readonly=True,
-                            env={"SEGRAP_CACHE": str(tmp_path / "cache")})
+    commands = (
+        ' ; echo "rc=$?" >&2 ; '.join(
+            [
+                _cli("phantom", str(ro / "ph"), "--cases", "1", "--quiet"),
+                _cli("stats", str(tiny_release), "--out", str(ro / "st"), "--workers", "1"),
+                _cli("export-nnunet", str(tiny_release), "--out", str(ro / "raw"), "--task", "1"),
+                _cli(
+                    "predict",
+                    "--run",
+                    str(tiny_run),
+                    "--data",
+                    str(synth_copy),
+                    "--out",
+                    str(ro / "p"),
+                    "--device",
+                    "cpu",
+                ),
+                _cli(
+                    "train",
+                    "--config",
+                    "quick",
+                    "--data",
+                    str(synth_copy),
+                    "--out",
+                    str(ro / "run"),
+                    "--device",
+                    "cpu",
+                ),
+            ]
+        )
+        + ' ; echo "rc=$?" >&2'
+    )
+    res = run_on_small_disk(ro, commands, readonly=True, env={"SEGRAP_CACHE": str(tmp_path / "cache")})
     blocks = res.stderr.strip().split("\n")
     errors = [b for b in blocks if b.startswith("error: ")]
     codes = [b for b in blocks if b.startswith("rc=")]
@@ -323,9 +414,20 @@ def test_read_only_outputs_fail_first_with_one_line(tiny_release, tiny_run, synt
 @needs_ns
 def test_read_only_stats_cache_is_a_warning(tiny_release, tmp_path):
     cache = tmp_path / "cache"
-    res = run_on_small_disk(cache, _cli("stats", str(tiny_release), "--out", str(tmp_path / "st"),
-                                        "--workers", "1", "--cache-dir", str(cache / "stats")),
-                            readonly=True)
+    res = run_on_small_disk(
+        cache,
+        _cli(
+            "stats",
+            str(tiny_release),
+            "--out",
+            str(tmp_path / "st"),
+            "--workers",
+            "1",
+            "--cache-dir",
+            str(cache / "stats"),
+        ),
+        readonly=True,
+    )
     assert res.returncode == 0, res.stderr
     assert "statistics cache not written" in res.stderr
     assert "Traceback" not in res.stderr
@@ -335,8 +437,12 @@ def test_read_only_stats_cache_is_a_warning(tiny_release, tmp_path):
 @needs_ns
 def test_full_disk_phantom_zip_leaves_nothing(tmp_path):
     full = tmp_path / "full"
-    res = run_on_small_disk(full, _cli("phantom", str(full / "ph"), "--cases", "2", "--zip",
-                                       "--quiet") + f" ; echo rc=$? ; ls -A '{full}/ph'", size="3m")
+    res = run_on_small_disk(
+        full,
+        _cli("phantom", str(full / "ph"), "--cases", "2", "--zip", "--quiet")
+        + f" ; echo rc=$? ; ls -A '{full}/ph'",
+        size="3m",
+    )
     listing = res.stdout.split("rc=", 1)[1].split()
     assert listing[0] == "2", res.stdout + res.stderr
     assert not [n for n in listing[1:] if ".zip" in n], listing  # no *.zip, no *.zip.part
@@ -349,9 +455,14 @@ def test_full_disk_phantom_zip_leaves_nothing(tmp_path):
 def test_full_disk_stats_writes_no_csv_at_all(tiny_release, tmp_path):
     full = tmp_path / "full"
     out = full / "st"
-    res = run_on_small_disk(full, f"mkdir '{out}' && " + _cli(
-        "stats", str(tiny_release), "--out", str(out), "--workers", "1", "--no-cache")
-        + f" ; echo rc=$? ; ls -A '{out}'", size="1m", fill_to_kb=12)
+    res = run_on_small_disk(
+        full,
+        f"mkdir '{out}' && "
+        + _cli("stats", str(tiny_release), "--out", str(out), "--workers", "1", "--no-cache")
+        + f" ; echo rc=$? ; ls -A '{out}'",
+        size="1m",
+        fill_to_kb=12,
+    )
     listing = res.stdout.split("rc=", 1)[1].split()
     assert listing[0] == "2", res.stdout + res.stderr
     assert not [n for n in listing[1:] if n.endswith(".csv") or n.endswith(".part")], listing
@@ -363,8 +474,12 @@ def test_full_disk_export_names_the_destination_not_the_source(tiny_release, tmp
     zips = tmp_path / "zips"
     zip_release(tiny_release, zips)
     full = tmp_path / "full"
-    res = run_on_small_disk(full, _cli("export-nnunet", str(zips), "--out", str(full / "raw"),
-                                       "--task", "1"), size="1m", fill_to_kb=16)
+    res = run_on_small_disk(
+        full,
+        _cli("export-nnunet", str(zips), "--out", str(full / "raw"), "--task", "1"),
+        size="1m",
+        fill_to_kb=16,
+    )
     assert res.returncode == 2, res.stderr
     line = final_error_line(res.stderr)
     assert "no space left on the device" in line
@@ -374,17 +489,33 @@ def test_full_disk_export_names_the_destination_not_the_source(tiny_release, tmp
 
 @needs_ns
 def test_full_disk_train_is_one_line(synth_copy, tmp_path):
-    from segrap_nb.training import config as C
+    from segrap_nb.training import train_config as C
     from tests.test_training import tiny_config
 
     cfg_file = tmp_path / "tiny.yaml"
-    C.save_config(tiny_config(**{"model.features": [16, 32], "train.steps": 2,
-                                 "train.val_every": 2}), cfg_file)
+    C.save_config(
+        tiny_config(**{"model.features": [16, 32], "train.steps": 2, "train.val_every": 2}), cfg_file
+    )
     full = tmp_path / "full"
-    res = run_on_small_disk(full, _cli("train", "--config", str(cfg_file), "--data", str(synth_copy),
-                                       "--out", str(full / "run"), "--device", "cpu",
-                                       "--no-progress", "--cache", str(tmp_path / "pp")),
-                            size="1m", fill_to_kb=40)
+    res = run_on_small_disk(
+        full,
+        _cli(
+            "train",
+            "--config",
+            str(cfg_file),
+            "--data",
+            str(synth_copy),
+            "--out",
+            str(full / "run"),
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--cache",
+            str(tmp_path / "pp"),
+        ),
+        size="1m",
+        fill_to_kb=40,
+    )
     assert res.returncode == 2, res.stderr
     assert "no space left on the device" in final_error_line(res.stderr)
 
@@ -431,10 +562,16 @@ def test_export_refuses_corrupt_content_naming_the_file(tiny_copy, tmp_path, cap
 
 
 # == 10. every expected error is one line and exit status 2 ===================================
-@pytest.mark.parametrize("args", [
-    ["--cases", "0"], ["--cases", "-1"], ["--cases", "10001"], ["--seed", "-1"],
-    ["--cases", "two"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--cases", "0"],
+        ["--cases", "-1"],
+        ["--cases", "10001"],
+        ["--seed", "-1"],
+        ["--cases", "two"],
+    ],
+)
 def test_phantom_bad_arguments(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as exc:
         main(["phantom", str(tmp_path / "ph"), *args])
@@ -451,12 +588,15 @@ def test_phantom_out_is_a_file(tmp_path, capsys):
     assert target.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("extra, expected", [
-    (["--set", "train.lr=abc"], "train.lr must be float"),
-    (["--set", "data.patch_size=[a, 2, 3]"], "data.patch_size must be list[int]"),
-    (["--device", "tpu9"], "unknown device 'tpu9'"),
-    (["--config", "CONFIG_DIR"], "is a folder, not a config file"),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--set", "train.lr=abc"], "train.lr must be float"),
+        (["--set", "data.patch_size=[a, 2, 3]"], "data.patch_size must be list[int]"),
+        (["--device", "tpu9"], "unknown device 'tpu9'"),
+        (["--config", "CONFIG_DIR"], "is a folder, not a config file"),
+    ],
+)
 def test_train_bad_configuration(synth_copy, tmp_path, capsys, extra, expected):
     (tmp_path / "cfgdir").mkdir()
     extra = [str(tmp_path / "cfgdir") if e == "CONFIG_DIR" else e for e in extra]
@@ -471,8 +611,22 @@ def test_checkpoint_without_config_is_refused_in_one_line(synth_copy, tmp_path, 
     run = tmp_path / "run"
     run.mkdir()
     torch.save({"model": {}}, run / "best.pt")
-    assert main(["predict", "--run", str(run), "--data", str(synth_copy), "--out",
-                 str(tmp_path / "p"), "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(run),
+                "--data",
+                str(synth_copy),
+                "--out",
+                str(tmp_path / "p"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "no 'config' entry" in one_error_line(capsys.readouterr().err)
 
 
@@ -549,19 +703,56 @@ def test_progress_in_a_log_every_30_seconds(monkeypatch):
     bar.close()
 
 
-def test_train_redirected_writes_lines_not_carriage_returns(synth_copy, tmp_path, capsys,
-                                                           monkeypatch):
-    from segrap_nb.training import config as C
+def test_train_redirected_writes_lines_not_carriage_returns(synth_copy, tmp_path, capsys, monkeypatch):
+    from segrap_nb.training import train_config as C
     from tests.test_training import tiny_config
 
     monkeypatch.setenv("SEGRAP_CACHE", str(tmp_path / "kitcache"))
     cfg_file = tmp_path / "tiny.yaml"
     C.save_config(tiny_config(**{"train.steps": 20, "train.val_every": 0}), cfg_file)
-    assert main(["train", "--config", str(cfg_file), "--data", str(synth_copy),
-                 "--out", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(cfg_file),
+                "--data",
+                str(synth_copy),
+                "--out",
+                str(tmp_path / "run"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     bar_lines = [ln for ln in err.splitlines() if ln.startswith("train:")]
     assert "\r" not in err
     assert bar_lines
     assert bar_lines[-1].startswith("train: 100%")
     assert len(bar_lines) <= 21
+
+
+def test_evaluate_refuses_an_output_inside_either_dataset_before_any_work(tiny_copy, tmp_path, capsys):
+    before = {f: f.read_bytes() for f in tiny_copy.rglob("*.nii.gz")}
+    results = tmp_path / "results"  # beside the dataset (tmp_path itself contains it: refused too)
+    for out in (tiny_copy, tiny_copy / IMAGES_DIR, tiny_copy / ONEHOT_DIR / "Task002", tmp_path, results):
+        capsys.readouterr()
+        code = main(
+            ["evaluate", "--pred", str(tiny_copy), "--gt", str(tiny_copy), "--task", "2", "--out", str(out)]
+        )
+        err = capsys.readouterr().err.strip().splitlines()
+        if out == results:
+            assert code == 0
+            assert sorted(p.name for p in results.glob("*.csv")) == [
+                "official.csv",
+                "per_case.csv",
+                "summary.csv",
+            ]
+        else:
+            assert code == 2
+            assert len(err) == 1, err
+            assert "overlaps" in err[0]
+    assert not list(tiny_copy.rglob("*.csv"))
+    assert {f: f.read_bytes() for f in tiny_copy.rglob("*.nii.gz")} == before

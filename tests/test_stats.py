@@ -94,9 +94,7 @@ def test_volumes_are_exact_voxel_counts_times_voxel_volume(synthetic):
     gtvp = [np.count_nonzero(maps[c][1] == 1) * MM3 / 1000 for c in CASES]
     assert result.gtv.loc[0, "max_cm3"] == pytest.approx(max(gtvp))
     # The header table: NIfTI (i, j, k) order, spacing from the CT header.
-    assert result.headers[["size_x", "size_y", "size_z"]].drop_duplicates().values.tolist() == [
-        list(SHAPE)
-    ]
+    assert result.headers[["size_x", "size_y", "size_z"]].drop_duplicates().values.tolist() == [list(SHAPE)]
     assert result.headers["spacing_y_mm"].iloc[0] == pytest.approx(0.75)
 
 
@@ -178,9 +176,7 @@ def test_cache_hit_then_invalidation_when_a_file_changes(dataset_copy, tmp_path,
     t1[t1 == 0] = 3
     write_nifti(root / ONEHOT_DIR / "Task001" / "segrap_0001.nii.gz", t1, stats_affine())
     third = _run(root, use_cache=True, cache_dir=cache)
-    assert [(c["kind"], str(c["ref"]).rsplit("/", 1)[1]) for c in calls] == [
-        ("onehot", "segrap_0001.nii.gz")
-    ]
+    assert [(c["kind"], str(c["ref"]).rsplit("/", 1)[1]) for c in calls] == [("onehot", "segrap_0001.nii.gz")]
     assert third.computed == 1
     assert third.from_cache == 2
     got = third.volumes.set_index(["case", "task", "label"])["voxels"]
@@ -314,9 +310,14 @@ def test_compare_with_card_uses_the_cards_rounding():
 
 def test_class_fractions_by_hand():
     volumes = pd.DataFrame(
-        [("a", 1, 0, "background", 90, 0.0), ("a", 1, 1, "Brain", 10, 0.0),
-         ("b", 1, 0, "background", 70, 0.0), ("b", 1, 1, "Brain", 20, 0.0),
-         ("b", 1, 3, "Chiasm", 10, 0.0), ("a", 2, 1, "GTVp", 5, 0.0)],
+        [
+            ("a", 1, 0, "background", 90, 0.0),
+            ("a", 1, 1, "Brain", 10, 0.0),
+            ("b", 1, 0, "background", 70, 0.0),
+            ("b", 1, 1, "Brain", 20, 0.0),
+            ("b", 1, 3, "Chiasm", 10, 0.0),
+            ("a", 2, 1, "GTVp", 5, 0.0),
+        ],
         columns=stats.VOLUME_COLUMNS,
     )
     fr = stats.class_fractions(volumes, task=1).set_index("label")
@@ -370,8 +371,9 @@ def test_count_labels_streams_in_chunks_and_names_bad_files(synthetic, tmp_path)
     root, maps = synthetic
     t1 = maps["segrap_0000"][0]
     expected = np.bincount(t1.ravel(), minlength=256)
-    counts, info = count_labels(root / ONEHOT_DIR / "Task001" / "segrap_0000.nii.gz",
-                                      chunk_bytes=100)  # 22 chunks
+    counts, info = count_labels(
+        root / ONEHOT_DIR / "Task001" / "segrap_0000.nii.gz", chunk_bytes=100
+    )  # 22 chunks
     np.testing.assert_array_equal(counts, expected)
     assert info.shape == SHAPE
     write_nifti(tmp_path / "int16.nii.gz", t1.astype(np.int16), stats_affine())  # read whole instead

@@ -24,13 +24,13 @@ from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_header, read_nifti, write_nifti
-from segrap_nb.training import config as C
 from segrap_nb.training import preprocess as P
+from segrap_nb.training import train_config as C
 from segrap_nb.training.data import PatchDataset, RandFlipLRSwapd, lr_swap_table
 from segrap_nb.training.device import get_device
 from segrap_nb.training.loop import metrics_frames, read_metrics, split_cases, train
-from segrap_nb.training.metrics import dice_per_structure, group_means
 from segrap_nb.training.predict import predict
+from segrap_nb.training.val_dice import dice_per_structure, group_means
 from tests.factories import HEAD_AFFINE, HEAD_SHAPE, HEAD_SPACING, head_case, write_head_release
 
 SHAPE, SPACING, AFFINE = HEAD_SHAPE, HEAD_SPACING, HEAD_AFFINE
@@ -39,10 +39,19 @@ SHAPE, SPACING, AFFINE = HEAD_SHAPE, HEAD_SPACING, HEAD_AFFINE
 def tiny_config(**extra) -> C.TrainConfig:
     """A config that trains in about a second per few steps on the synthetic cases."""
     overrides = {
-        "name": "tiny", "preprocess.spacing_mm": [3.0, 3.0, 3.0], "data.patch_size": [16, 16, 8],
-        "data.batch_size": 2, "data.val_cases": 1, "data.max_samples_per_class": 200,
-        "model.features": [4, 8], "model.strides": [2], "train.steps": 6, "train.val_every": 3,
-        "train.log_every": 1, "train.warmup_steps": 1, "train.sw_roi_size": None,
+        "name": "tiny",
+        "preprocess.spacing_mm": [3.0, 3.0, 3.0],
+        "data.patch_size": [16, 16, 8],
+        "data.batch_size": 2,
+        "data.val_cases": 1,
+        "data.max_samples_per_class": 200,
+        "model.features": [4, 8],
+        "model.strides": [2],
+        "train.steps": 6,
+        "train.val_every": 3,
+        "train.log_every": 1,
+        "train.warmup_steps": 1,
+        "train.sw_roi_size": None,
         "train.sw_batch_size": 2,
     }
     overrides.update(extra)
@@ -110,10 +119,14 @@ def test_preprocess_geometry_and_round_trip(synth):
     # The stored affine maps the cropped grid to the same world mm as the original.
     eye = L.ONEHOT_IDS["Eye_L"]
     world = lambda aff, ijk: (np.asarray(aff) @ np.c_[ijk, np.ones(len(ijk))].T)[:3].T.mean(0)
-    np.testing.assert_allclose(world(meta.affine, np.argwhere(label[0] == eye)),
-                               world(AFFINE, np.argwhere(gt == eye)), atol=1e-6)
+    np.testing.assert_allclose(
+        world(meta.affine, np.argwhere(label[0] == eye)), world(AFFINE, np.argwhere(gt == eye)), atol=1e-6
+    )
     # Eye_L lies on the patient's left: smaller RAS x (world x grows towards the right).
-    assert world(meta.affine, np.argwhere(label[0] == eye))[0] < world(meta.affine, np.argwhere(label[0] == eye + 1))[0]
+    assert (
+        world(meta.affine, np.argwhere(label[0] == eye))[0]
+        < world(meta.affine, np.argwhere(label[0] == eye + 1))[0]
+    )
     # Normalised per channel: body voxels (> -500 HU) have mean 0 and std 1 after clipping.
     crop = tuple(slice(a, b) for a, b in meta.crop)
     body = P.to_ras(case.image().array, AFFINE)[0][crop] > -500
@@ -132,8 +145,11 @@ def test_coarse_resampling_keeps_world_positions(synth):
     gt = case.onehot_map(1).array
     brain = L.ONEHOT_IDS["Brain"]
     to_world = lambda aff, ijk: (np.asarray(aff) @ np.c_[ijk, np.ones(len(ijk))].T)[:3].T.mean(0)
-    np.testing.assert_allclose(to_world(meta.affine, np.argwhere(label[0] == brain)),
-                               to_world(AFFINE, np.argwhere(gt == brain)), atol=1.0)  # mm
+    np.testing.assert_allclose(
+        to_world(meta.affine, np.argwhere(label[0] == brain)),
+        to_world(AFFINE, np.argwhere(gt == brain)),
+        atol=1.0,
+    )  # mm
     back = P.to_original_grid(label[0], meta)
     assert back.shape == SHAPE
     d = dice_per_structure(gt, back, 1)
@@ -181,7 +197,9 @@ def test_cache_is_keyed_on_settings_and_sources(synth, tmp_path, monkeypatch):
     assert np.load(e1.label).dtype == np.uint8
     assert not list(c1.folder.glob("*.part"))
     calls = []
-    monkeypatch.setattr(P, "preprocess_case", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(RuntimeError))
+    monkeypatch.setattr(
+        P, "preprocess_case", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(RuntimeError)
+    )
     assert c1.get(SegRapDataset(data)[0]).image == e1.image  # reused, not recomputed
     assert not calls
     monkeypatch.undo()
@@ -274,7 +292,9 @@ def test_resume_continues_exactly(synth, tmp_path):
     lb = [(e["kind"], e["step"], round(e.get("loss", 0), 6)) for e in read_metrics(tmp_path / "resumed")]
     assert la == lb
     run = tmp_path / "straight"
-    assert {"config.yaml", "split.json", "metrics.jsonl", "last.pt", "best.pt"} <= {p.name for p in run.iterdir()}
+    assert {"config.yaml", "split.json", "metrics.jsonl", "last.pt", "best.pt"} <= {
+        p.name for p in run.iterdir()
+    }
     ckpt = _state(run)
     assert {"model", "optimizer", "scheduler", "scaler", "step", "config", "rng"} <= set(ckpt)
     train_df, val_df = metrics_frames(run)
@@ -293,8 +313,15 @@ def test_loader_workers_do_not_change_the_patches(synth, tmp_path):
 def test_task2_and_callback(synth, tmp_path):
     events = []
     cfg = tiny_config(task=2, **{"train.steps": 2, "train.val_every": 2})
-    res = train(cfg, synth, tmp_path / "t2", cache_root=tmp_path / "cache", progress=False,
-                device="cpu", callback=events.append)
+    res = train(
+        cfg,
+        synth,
+        tmp_path / "t2",
+        cache_root=tmp_path / "cache",
+        progress=False,
+        device="cpu",
+        callback=events.append,
+    )
     val = [e for e in events if e["kind"] == "val"]
     assert res.step == 2
     assert val
@@ -309,8 +336,14 @@ def test_task2_and_callback(synth, tmp_path):
 
 def test_predict_writes_release_layout_on_original_grid(synth, tmp_path):
     run = tmp_path / "run"
-    train(tiny_config(**{"train.steps": 2}), synth, run, cache_root=tmp_path / "cache",
-          progress=False, device="cpu")
+    train(
+        tiny_config(**{"train.steps": 2}),
+        synth,
+        run,
+        cache_root=tmp_path / "cache",
+        progress=False,
+        device="cpu",
+    )
     pred = tmp_path / "pred"
     files = predict(run, pred, synth, cases=["segrap_0003"], device=torch.device("cpu"), progress=False)
     assert files == [pred / ONEHOT_DIR / "Task001" / "segrap_0003.nii.gz"]
@@ -332,14 +365,63 @@ def test_cli_train_and_predict(synth, tmp_path, monkeypatch):
     cfg_file = tmp_path / "tiny.yaml"
     C.save_config(tiny_config(), cfg_file)
     run = tmp_path / "run"
-    assert main(["train", "--config", str(cfg_file), "--data", str(synth), "--out", str(run),
-                 "--steps", "2", "--no-progress", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(cfg_file),
+                "--data",
+                str(synth),
+                "--out",
+                str(run),
+                "--steps",
+                "2",
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert _state(run)["step"] == 2
     assert (tmp_path / "kitcache" / "preprocessed").is_dir()
-    assert main(["train", "--config", str(cfg_file), "--data", str(synth), "--out", str(run),
-                 "--steps", "2", "--no-progress"]) == 2  # DataError: run exists
-    assert main(["predict", "--run", str(run), "--data", str(synth), "--out", str(tmp_path / "p"),
-                 "--cases", "segrap_0001", "--no-masks", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(cfg_file),
+                "--data",
+                str(synth),
+                "--out",
+                str(run),
+                "--steps",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )  # DataError: run exists
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(run),
+                "--data",
+                str(synth),
+                "--out",
+                str(tmp_path / "p"),
+                "--cases",
+                "segrap_0001",
+                "--no-masks",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "p" / ONEHOT_DIR / "Task001" / "segrap_0001.nii.gz").exists()
     assert not (tmp_path / "p" / IMAGES_DIR).exists()
 
@@ -349,9 +431,25 @@ def test_ddp_two_cpu_processes(synth, tmp_path):
     C.save_config(tiny_config(**{"train.steps": 3, "train.val_every": 3, "data.batch_size": 1}), cfg_file)
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SEGRAP_CACHE": str(tmp_path / "kitcache")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "segrap_nb", "train", "--config", str(cfg_file), "--data", str(synth),
-           "--out", str(run), "--no-progress", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "segrap_nb",
+        "train",
+        "--config",
+        str(cfg_file),
+        "--data",
+        str(synth),
+        "--out",
+        str(run),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     found = dict(re.findall(r"rank (\d)/2: finished step 3, weights sha1 ([0-9a-f]{40})", proc.stdout))
@@ -379,8 +477,15 @@ def test_quick_config_learns_large_organs_on_phantom(quick_run, tmp_path):
     assert val[-1]["step"] == 900
     assert val[-1]["groups"]["core6"] >= 0.7, val[-1]["groups"]
     # The same on the original grid, through predict (undoing crop and resampling).
-    predict(quick_run, tmp_path / "pred", data, cases=["segrap_0006", "segrap_0007"],
-            masks=False, device=torch.device("cpu"), progress=False)
+    predict(
+        quick_run,
+        tmp_path / "pred",
+        data,
+        cases=["segrap_0006", "segrap_0007"],
+        masks=False,
+        device=torch.device("cpu"),
+        progress=False,
+    )
     pred, gt = SegRapDataset(tmp_path / "pred"), SegRapDataset(data)
     scores = []
     for cid in ("segrap_0006", "segrap_0007"):

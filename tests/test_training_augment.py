@@ -10,24 +10,34 @@ import pytest
 import torch
 
 from segrap_nb import labels as L
-from segrap_nb.training import config as C
+from segrap_nb.training import train_config as C
 from segrap_nb.training.augment import AugmentParams, DeviceAugment, affine_theta, lr_swap_table
 from segrap_nb.training.checkpoint import rng_states, set_rng_states
 from segrap_nb.training.data import PatchDataset, PatchLoader, class_centres, crop_start
 
 
 def _cfg(**extra) -> C.TrainConfig:
-    overrides = {"data.patch_size": [16, 16, 8], "model.features": [4, 8], "model.strides": [2],
-                 "preprocess.spacing_mm": [1.0, 1.0, 3.0]}
+    overrides = {
+        "data.patch_size": [16, 16, 8],
+        "model.features": [4, 8],
+        "model.strides": [2],
+        "preprocess.spacing_mm": [1.0, 1.0, 3.0],
+    }
     overrides.update(extra)
     return C.load_config("quick", overrides)
 
 
-def _params(b: int, flip=False, scale=1.0, shift=0.0, affine=False, angles=(0, 0, 0), zoom=(1, 1, 1)) -> AugmentParams:
+def _params(
+    b: int, flip=False, scale=1.0, shift=0.0, affine=False, angles=(0, 0, 0), zoom=(1, 1, 1)
+) -> AugmentParams:
     return AugmentParams(
-        flip=torch.full((b,), flip), scale=torch.full((b,), scale), shift=torch.full((b,), shift),
-        affine=torch.full((b,), affine), angles=torch.tensor([angles] * b, dtype=torch.float64),
-        zoom=torch.tensor([zoom] * b, dtype=torch.float64))
+        flip=torch.full((b,), flip),
+        scale=torch.full((b,), scale),
+        shift=torch.full((b,), shift),
+        affine=torch.full((b,), affine),
+        angles=torch.tensor([angles] * b, dtype=torch.float64),
+        zoom=torch.tensor([zoom] * b, dtype=torch.float64),
+    )
 
 
 def _batch(b: int = 2, shape=(16, 16, 8), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,8 +93,11 @@ def test_rotation_is_in_millimetres_on_an_anisotropic_grid():
 
 
 def test_affine_theta_scales_and_orders_axes():
-    theta = affine_theta(torch.zeros(1, 3, dtype=torch.float64), torch.tensor([[2.0, 1.0, 0.5]], dtype=torch.float64),
-                         (10.0, 20.0, 30.0))
+    theta = affine_theta(
+        torch.zeros(1, 3, dtype=torch.float64),
+        torch.tensor([[2.0, 1.0, 0.5]], dtype=torch.float64),
+        (10.0, 20.0, 30.0),
+    )
     # affine_grid's coordinates are (z, y, x): the x zoom sits in the last row and column.
     torch.testing.assert_close(theta[0], torch.tensor([[0.5, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 2.0, 0]]))
 
@@ -183,7 +196,9 @@ def _npy_cases(folder, n: int = 2) -> list[dict]:
         label[0, 3:6, 4:7, 2:4] = L.ONEHOT_IDS["Lens_L"]
         np.save(folder / f"i{k}.npy", image)
         np.save(folder / f"l{k}.npy", label)
-        cases.append({"image": str(folder / f"i{k}.npy"), "label": str(folder / f"l{k}.npy"), "case_id": f"c{k}"})
+        cases.append(
+            {"image": str(folder / f"i{k}.npy"), "label": str(folder / f"l{k}.npy"), "case_id": f"c{k}"}
+        )
     return cases
 
 
@@ -208,7 +223,7 @@ def test_loader_threads_deal_batches_like_a_distributed_sampler(tmp_path):
     ds = PatchDataset(_npy_cases(tmp_path), _cfg(), start=7, length=24)
     for rank in (0, 1):
         dealt = list(DistributedSampler(ds, num_replicas=2, rank=rank, shuffle=False))
-        expected = [ds.batch(dealt[i:i + 3]) for i in range(0, len(dealt), 3)]
+        expected = [ds.batch(dealt[i : i + 3]) for i in range(0, len(dealt), 3)]
         for workers in (0, 2):
             loader = PatchLoader(ds, 3, workers=workers, rank=rank, world_size=2)
             got = list(loader)

@@ -1,6 +1,5 @@
 """``segrap-nb validate``: clean data passes; each kind of corruption gives one clear line."""
 
-
 import numpy as np
 
 from segrap_nb.cli import main
@@ -89,16 +88,24 @@ def test_spacing_mismatch(tiny_copy, capsys):
     f = tiny_copy / IMAGES_DIR / "segrap_0000" / "Mandible_L.nii.gz"
     arr = read_nifti(f).array
     write_nifti(f, arr, np.diag([0.5, 0.5, 2.5, 1.0]))
-    _corrupt_and_check(tiny_copy, capsys, "Mandible_L.nii.gz",
-                       "spacing (0.5, 0.5, 2.5) mm differs from image.nii.gz's (0.5, 0.5, 3.0) mm")
+    _corrupt_and_check(
+        tiny_copy,
+        capsys,
+        "Mandible_L.nii.gz",
+        "spacing (0.5, 0.5, 2.5) mm differs from image.nii.gz's (0.5, 0.5, 3.0) mm",
+    )
 
 
 def test_origin_mismatch(tiny_copy, capsys):
     f = tiny_copy / IMAGES_DIR / "segrap_0000" / "Mandible_L.nii.gz"
     arr = read_nifti(f).array
     write_nifti(f, arr, np.array([[0.5, 0, 0, 4.0], [0, 0.5, 0, 0], [0, 0, 3.0, 0], [0, 0, 0, 1]]))
-    _corrupt_and_check(tiny_copy, capsys, "Mandible_L.nii.gz",
-                       "position or orientation differs from image.nii.gz's (origin [4.0, 0.0, 0.0] vs")
+    _corrupt_and_check(
+        tiny_copy,
+        capsys,
+        "Mandible_L.nii.gz",
+        "position or orientation differs from image.nii.gz's (origin [4.0, 0.0, 0.0] vs",
+    )
 
 
 def test_label_out_of_range(tiny_copy, capsys):
@@ -122,7 +129,9 @@ def test_mask_inconsistent_with_onehot(tiny_copy, capsys):
     arr = read_nifti(f).array.copy()
     arr[23, 19, 7] = 1 - arr[23, 19, 7]
     write_nifti(f, arr, TINY_AFFINE)
-    _corrupt_and_check(tiny_copy, capsys, "Eye_R.nii.gz", "differs from one-hot labels 11+13 of Task001 in 1 voxels")
+    _corrupt_and_check(
+        tiny_copy, capsys, "Eye_R.nii.gz", "differs from one-hot labels 11+13 of Task001 in 1 voxels"
+    )
 
 
 def test_nan_in_image(tiny_copy, capsys):

@@ -161,8 +161,11 @@ def _case() -> tuple[Volume, Volume, Volume]:
     lab[5:8, 6:9, 3:6] = 28  # Cochlea_L: centre (6, 7, 4)
     lab[30:36, 20:30, 8:12] = 40  # Parotid_L
     aff = RAS_AFFINE.copy()
-    return (Volume(ct, aff, SPACING), Volume(lab, aff, SPACING),
-            Volume((ct + 100).astype(np.int16), aff, SPACING))
+    return (
+        Volume(ct, aff, SPACING),
+        Volume(lab, aff, SPACING),
+        Volume((ct + 100).astype(np.int16), aff, SPACING),
+    )
 
 
 def test_viewer_widget_slider_change_updates_the_image_data() -> None:
@@ -251,13 +254,12 @@ def test_organ_mesh_of_a_sphere_has_its_volume_in_mm3() -> None:
     spacing = np.array([0.5, 0.5, 3.0])
     idx = np.indices(shape).astype(float)
     centre = np.array([40, 40, 10])
-    dist = np.sqrt((((idx - centre[:, None, None, None]) * spacing[:, None, None, None]) ** 2)
-                   .sum(axis=0))
+    dist = np.sqrt((((idx - centre[:, None, None, None]) * spacing[:, None, None, None]) ** 2).sum(axis=0))
     mask = dist <= 12.0  # radius 12 mm
     verts, faces = organ_mesh(mask, np.diag([0.5, 0.5, 3.0, 1.0]))
     tris = verts[faces].astype(float)
     volume = abs(np.einsum("ij,ij->i", tris[:, 0], np.cross(tris[:, 1], tris[:, 2])).sum()) / 6
-    assert volume == pytest.approx(4 / 3 * np.pi * 12.0 ** 3, rel=0.12)
+    assert volume == pytest.approx(4 / 3 * np.pi * 12.0**3, rel=0.12)
     assert verts.min(axis=0) == pytest.approx(centre * spacing - 12, abs=3.5)
     assert organ_mesh(np.zeros(shape, bool), np.eye(4)) is None
 
@@ -298,8 +300,10 @@ def test_plot_surfaces_and_montage_and_prediction_vs_truth() -> None:
     def colours(fig) -> set[tuple[int, ...]]:
         return {tuple(int(c) for c in v) for v in fig.axes[2].images[0].get_array().reshape(-1, 3)}
 
-    rgb = {name: tuple(int(round(c * 255)) for c in col)
-           for name, col in (("tp", TP_COLOR), ("fp", FP_COLOR), ("fn", FN_COLOR))}
+    rgb = {
+        name: tuple(int(round(c * 255)) for c in col)
+        for name, col in (("tp", TP_COLOR), ("fp", FP_COLOR), ("fn", FN_COLOR))
+    }
     at7 = colours(fig)
     assert rgb["fp"] in at7
     assert rgb["fn"] not in at7

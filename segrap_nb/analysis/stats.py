@@ -58,21 +58,31 @@ from segrap_nb.parallel import run_jobs
 
 #: Columns of the per-case geometry table (sizes in voxels, spacing in mm, NIfTI (i, j, k) order).
 HEADER_COLUMNS = [
-    "case", "source", "size_x", "size_y", "size_z", "spacing_x_mm", "spacing_y_mm", "spacing_z_mm"
+    "case",
+    "source",
+    "size_x",
+    "size_y",
+    "size_z",
+    "spacing_x_mm",
+    "spacing_y_mm",
+    "spacing_z_mm",
 ]
 #: Columns of the resolution table, as in :func:`segrap_nb.analysis.published.card_resolution`.
-RESOLUTION_COLUMNS = [
-    "spacing_x_mm", "spacing_y_mm", "spacing_z_mm", "size_x", "size_y", "size_z"
-]
+RESOLUTION_COLUMNS = ["spacing_x_mm", "spacing_y_mm", "spacing_z_mm", "size_x", "size_y", "size_z"]
 #: Columns of the per-case, per-label volume table (label 0 = background).
 VOLUME_COLUMNS = ["case", "task", "label", "name", "voxels", "cm3"]
 #: Columns of the Task001 and Task002 label tables.
 LABEL_COLUMNS = ["label", "name", "cases", "coverage", "min_cm3", "mean_cm3", "max_cm3"]
 #: Our label-table column -> the card's column (segrap_nb.analysis.published).
 CARD_COLUMNS = {
-    "cases": "cases", "coverage": "coverage_pct", "min_cm3": "volume_cm3",
-    "mean_cm3": "mean_cm3", "max_cm3": "max_cm3",
+    "cases": "cases",
+    "coverage": "coverage_pct",
+    "min_cm3": "volume_cm3",
+    "mean_cm3": "mean_cm3",
+    "max_cm3": "max_cm3",
 }
+
+
 #: Bytes of a label map inflated and counted at a time (the buffer is reused).
 # -- per-unit work (runs in the worker processes) --------------------------------------------
 def counts_from_masks(refs: dict[str, FileRef], task: int) -> dict[str, Any]:
@@ -111,8 +121,7 @@ def counts_from_masks(refs: dict[str, FileRef], task: int) -> dict[str, Any]:
     part = bincount_uint8(labelled)
     counts[: len(part)] += part
     counts[0] = int(np.prod(shape)) - covered.size
-    return {"file": folder, "shape": list(shape), "spacing": list(spacing),
-            "counts": counts.tolist()}
+    return {"file": folder, "shape": list(shape), "spacing": list(spacing), "counts": counts.tolist()}
 
 
 def _compute_unit(spec: dict[str, Any]) -> dict[str, Any]:
@@ -127,8 +136,12 @@ def _compute_unit(spec: dict[str, Any]) -> dict[str, Any]:
         ref = spec["ref"]
         counts, info = count_labels(ref)
         top = int(np.flatnonzero(counts)[-1]) if counts.any() else 0
-        return {"file": str(ref), "shape": list(info.shape), "spacing": list(info.spacing),
-                "counts": counts[: max(top, L.max_label(spec["task"])) + 1].tolist()}
+        return {
+            "file": str(ref),
+            "shape": list(info.shape),
+            "spacing": list(info.spacing),
+            "counts": counts[: max(top, L.max_label(spec["task"])) + 1].tolist(),
+        }
     if kind == "masks":
         return counts_from_masks(spec["refs"], spec["task"])
     raise ValueError(f"unknown unit kind {kind!r}")
@@ -144,8 +157,10 @@ def _process_job(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             out[unit] = {"error": str(exc)}
         except Exception as exc:  # never let one case crash the run: report it, naming the file
             # "transient": not cached (e.g. MemoryError), so a rerun tries the case again.
-            out[unit] = {"error": f"{spec['where']}: cannot read ({type(exc).__name__}: {exc})",
-                         "transient": True}
+            out[unit] = {
+                "error": f"{spec['where']}: cannot read ({type(exc).__name__}: {exc})",
+                "transient": True,
+            }
     return out
 
 
@@ -201,8 +216,7 @@ def _plan_case(case: Case, tasks: list[int]) -> _Plan:
 
 def _failed(plan: _Plan, problem: str) -> dict[str, dict[str, Any]]:
     """Every pending unit of a case as a problem that is not cached (a rerun tries again)."""
-    return {u: {"error": f"{s['where']}: {problem}", "transient": True}
-            for u, s in plan.todo().items()}
+    return {u: {"error": f"{s['where']}: {problem}", "transient": True} for u, s in plan.todo().items()}
 
 
 @dataclass
@@ -240,7 +254,7 @@ def _finish_case(plan: _Plan, tasks: list[int]) -> _Outcome:
             )
         counts = np.asarray(counted["counts"], dtype=np.int64)
         top = L.max_label(task)
-        bad = np.flatnonzero(counts[top + 1:]) + top + 1
+        bad = np.flatnonzero(counts[top + 1 :]) + top + 1
         if bad.size:
             problems.append(
                 f"{counted['file']}: label values out of range 0..{top} for Task00{task}: "
@@ -251,9 +265,12 @@ def _finish_case(plan: _Plan, tasks: list[int]) -> _Outcome:
     source = grid or ok.get("task1") or ok.get("task2")
     header = None
     if source is not None:
-        header = {"case": plan.case_id, "source": source["file"],
-                  **{f"size_{a}": int(n) for a, n in zip("xyz", source["shape"])},
-                  **{f"spacing_{a}_mm": float(s) for a, s in zip("xyz", source["spacing"])}}
+        header = {
+            "case": plan.case_id,
+            "source": source["file"],
+            **{f"size_{a}": int(n) for a, n in zip("xyz", source["shape"])},
+            **{f"spacing_{a}_mm": float(s) for a, s in zip("xyz", source["spacing"])},
+        }
     rows: list[tuple] = []
     for task in tasks:
         counted = ok[f"task{task}"]
@@ -334,35 +351,51 @@ def card_decimals(table: str, quantity: str, published_value: float) -> int:
     return 2
 
 
-def compare_with_card(
-    resolution: pd.DataFrame, labels: pd.DataFrame, gtv: pd.DataFrame
-) -> pd.DataFrame:
+def compare_with_card(resolution: pd.DataFrame, labels: pd.DataFrame, gtv: pd.DataFrame) -> pd.DataFrame:
     """Every card number beside ours: difference, and ``match`` within the card's rounding."""
     rows: list[dict[str, Any]] = []
     card_res = published.card_resolution()
     for stat in card_res.index:
         for col in RESOLUTION_COLUMNS:
             ours = resolution.loc[stat, col] if stat in resolution.index else np.nan
-            rows.append({"table": "resolution", "label": pd.NA, "name": stat, "quantity": col,
-                         "computed": ours, "published": card_res.loc[stat, col]})
-    for table, ours_df, card in (("labels", labels, published.card_labels()),
-                                 ("gtv", gtv, published.card_gtv())):
+            rows.append(
+                {
+                    "table": "resolution",
+                    "label": pd.NA,
+                    "name": stat,
+                    "quantity": col,
+                    "computed": ours,
+                    "published": card_res.loc[stat, col],
+                }
+            )
+    for table, ours_df, card in (
+        ("labels", labels, published.card_labels()),
+        ("gtv", gtv, published.card_gtv()),
+    ):
         ours_by_label = ours_df.set_index("label")
         for _, card_row in card.iterrows():
             label = int(card_row["label"])
             for ours_col, card_col in CARD_COLUMNS.items():
-                ours = (ours_by_label.loc[label, ours_col]
-                        if label in ours_by_label.index else np.nan)
-                rows.append({"table": table, "label": label, "name": card_row["name"],
-                             "quantity": ours_col, "computed": ours,
-                             "published": card_row[card_col]})
+                ours = ours_by_label.loc[label, ours_col] if label in ours_by_label.index else np.nan
+                rows.append(
+                    {
+                        "table": table,
+                        "label": label,
+                        "name": card_row["name"],
+                        "quantity": ours_col,
+                        "computed": ours,
+                        "published": card_row[card_col],
+                    }
+                )
     out = pd.DataFrame(rows)
     out["label"] = out["label"].astype("Int64")
     out["computed"] = out["computed"].astype(float)
     out["published"] = out["published"].astype(float)
     out["difference"] = out["computed"] - out["published"]
-    tol = [0.5 * 10.0 ** -card_decimals(t, q, p) + 1e-9
-           for t, q, p in zip(out["table"], out["quantity"], out["published"])]
+    tol = [
+        0.5 * 10.0 ** -card_decimals(t, q, p) + 1e-9
+        for t, q, p in zip(out["table"], out["quantity"], out["published"])
+    ]
     out["match"] = out["difference"].abs() <= np.asarray(tol)
     return out
 
@@ -377,10 +410,14 @@ def side_by_side(comparison: pd.DataFrame, table: str = "labels") -> pd.DataFram
     keys = ["name"] if table == "resolution" else ["label", "name"]
     quantities = list(dict.fromkeys(rows["quantity"]))
     order = list(dict.fromkeys(zip(*[rows[k] for k in keys])))
-    wide = {v: rows.pivot(index=keys, columns="quantity", values=v) for v in
-            ("computed", "published", "match")}
-    index = pd.Index([o[0] for o in order], name="name") if len(keys) == 1 else \
-        pd.MultiIndex.from_tuples(order, names=keys)
+    wide = {
+        v: rows.pivot(index=keys, columns="quantity", values=v) for v in ("computed", "published", "match")
+    }
+    index = (
+        pd.Index([o[0] for o in order], name="name")
+        if len(keys) == 1
+        else pd.MultiIndex.from_tuples(order, names=keys)
+    )
     out = pd.DataFrame(index=index)
     for q in quantities:
         out[q] = wide["computed"][q].reindex(index).astype(float)
@@ -394,8 +431,7 @@ def side_by_side(comparison: pd.DataFrame, table: str = "labels") -> pd.DataFram
 
 # -- the result and the driver ---------------------------------------------------------------
 #: The CSV files ``segrap-nb stats --out`` writes (see :meth:`StatsResult.tables`).
-TABLE_NAMES = ("resolution.csv", "labels.csv", "gtv.csv", "volumes.csv", "headers.csv",
-               "comparison.csv")
+TABLE_NAMES = ("resolution.csv", "labels.csv", "gtv.csv", "volumes.csv", "headers.csv", "comparison.csv")
 
 
 @dataclass
@@ -422,8 +458,10 @@ class StatsResult:
 
     def summary(self) -> str:
         """One line: cases processed, computed or cached, skipped."""
-        text = (f"{self.n_cases} cases: {self.processed} processed ({self.computed} computed, "
-                f"{self.from_cache} from the cache)")
+        text = (
+            f"{self.n_cases} cases: {self.processed} processed ({self.computed} computed, "
+            f"{self.from_cache} from the cache)"
+        )
         if self.skipped:
             text += f", {len(self.skipped)} skipped ({len(self.problems)} problems)"
         return text
@@ -488,8 +526,7 @@ def compute_stats(
     dataset = SegRapDataset(root)
     cases = list(dataset)
     tasks = [
-        t for t in (1, 2)
-        if any(t in c.onehot or any(n in c.files for n in L.structures(t)) for c in cases)
+        t for t in (1, 2) if any(t in c.onehot or any(n in c.files for n in L.structures(t)) for c in cases)
     ]
     cache = StatsCache((cache_dir or default_cache_dir()) if use_cache else None, root)
     plans = [_plan_case(c, tasks) for c in cases]
@@ -511,8 +548,14 @@ def compute_stats(
             outcomes[plan.case_id] = _finish_case(plan, tasks)
     n_workers = default_workers() if workers is None else max(1, int(workers))
     computed = 0
-    for i, values in run_jobs(_process_job, [plan.todo() for plan in jobs], n_workers, desc="stats",
-                              progress=progress, failed=lambda i, problem: _failed(jobs[i], problem)):
+    for i, values in run_jobs(
+        _process_job,
+        [plan.todo() for plan in jobs],
+        n_workers,
+        desc="stats",
+        progress=progress,
+        failed=lambda i, problem: _failed(jobs[i], problem),
+    ):
         plan = jobs[i]
         plan.values.update(values)
         cache.save(plan.case_id, plan.keys, plan.values)
@@ -520,8 +563,7 @@ def compute_stats(
         computed += 1
 
     ordered = [outcomes[p.case_id] for p in plans]
-    headers = pd.DataFrame([o.header for o in ordered if o.header is not None],
-                           columns=HEADER_COLUMNS)
+    headers = pd.DataFrame([o.header for o in ordered if o.header is not None], columns=HEADER_COLUMNS)
     volumes = pd.DataFrame([r for o in ordered for r in o.volumes], columns=VOLUME_COLUMNS)
     resolution = resolution_table(headers)
     labels = label_table(volumes, 1) if 1 in tasks else pd.DataFrame(columns=LABEL_COLUMNS)
@@ -529,9 +571,17 @@ def compute_stats(
     problems = [p for o in ordered for p in o.problems]
     skipped = [p.case_id for p, o in zip(plans, ordered) if o.problems]
     return StatsResult(
-        root=Path(root), headers=headers, resolution=resolution, labels=labels, gtv=gtv,
-        volumes=volumes, comparison=compare_with_card(resolution, labels, gtv),
-        problems=problems, skipped=skipped, n_cases=len(plans), computed=computed,
+        root=Path(root),
+        headers=headers,
+        resolution=resolution,
+        labels=labels,
+        gtv=gtv,
+        volumes=volumes,
+        comparison=compare_with_card(resolution, labels, gtv),
+        problems=problems,
+        skipped=skipped,
+        n_cases=len(plans),
+        computed=computed,
         from_cache=len(plans) - computed,
     )
 
@@ -579,9 +629,7 @@ def hu_by_structure(
         flat = image.array.ravel(order="F")
         for name in names:
             values = flat[picks[name]]
-            frames.append(
-                pd.DataFrame({"structure": name, "ct": ct, "hu": values.astype(np.int32)})
-            )
+            frames.append(pd.DataFrame({"structure": name, "ct": ct, "hu": values.astype(np.int32)}))
         del image, flat
     if not frames:
         return pd.DataFrame({"structure": [], "ct": [], "hu": []})
@@ -595,10 +643,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb stats``."""
     parser.add_argument("data", help="dataset folder or zip (release layout)")
     parser.add_argument("--out", required=True, help="folder for the CSV tables")
-    parser.add_argument("--workers", type=int_in(1, 1024), default=None,
-                        help=f"cases processed in parallel (default {default_workers()})")
-    parser.add_argument("--cache-dir", default=None,
-                        help="cache folder (default: the kit's cache folder /stats)")
+    parser.add_argument(
+        "--workers",
+        type=int_in(1, 1024),
+        default=None,
+        help=f"cases processed in parallel (default {default_workers()})",
+    )
+    parser.add_argument(
+        "--cache-dir", default=None, help="cache folder (default: the kit's cache folder /stats)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
@@ -610,8 +663,11 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out)
     Manifest(out).check(TABLE_NAMES)
     result = compute_stats(
-        args.data, workers=args.workers, cache_dir=args.cache_dir,
-        use_cache=not args.no_cache, progress=True,
+        args.data,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        progress=True,
     )
     for problem in result.problems:
         print(f"skipped: {problem}", file=sys.stderr)
@@ -619,12 +675,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"stats: {result.summary()}")
     print(f"wrote {', '.join(p.name for p in paths)} to {Path(args.out)}")
     matched = result.comparison["match"]
-    print(f"{int(matched.sum())} of {len(matched)} published numbers reproduced "
-          "(see comparison.csv)")
+    print(f"{int(matched.sum())} of {len(matched)} published numbers reproduced (see comparison.csv)")
     if result.skipped:
-        print(f"warning: {len(result.skipped)} of {result.n_cases} cases skipped "
-              f"({', '.join(result.skipped[:10])}{' ...' if len(result.skipped) > 10 else ''})",
-              file=sys.stderr)
+        print(
+            f"warning: {len(result.skipped)} of {result.n_cases} cases skipped "
+            f"({', '.join(result.skipped[:10])}{' ...' if len(result.skipped) > 10 else ''})",
+            file=sys.stderr,
+        )
     if result.processed == 0:
         print("error: no case could be processed", file=sys.stderr)
         return 1

@@ -126,6 +126,9 @@ class StatsCache:
             with atomic_open(path, "w") as fh:
                 fh.write(text)
         except OSError as exc:  # read-only or full: the statistics are still right, only slower
-            warnings.warn(f"{self.directory}: statistics cache not written "
-                          f"({exc.strerror or exc}); continuing without it", stacklevel=2)
+            warnings.warn(
+                f"{self.directory}: statistics cache not written "
+                f"({exc.strerror or exc}); continuing without it",
+                stacklevel=2,
+            )
             self.directory = None

@@ -125,8 +125,7 @@ def _check_maps(report: CaseReport, case: Case, grid: FileGrid | None) -> dict[i
     return maps
 
 
-def _check_masks(report: CaseReport, case: Case, grid: FileGrid | None,
-                 maps: dict[int, np.ndarray]) -> None:
+def _check_masks(report: CaseReport, case: Case, grid: FileGrid | None, maps: dict[int, np.ndarray]) -> None:
     """Read each mask: binary, on the CT's grid, equal to its one-hot labels (official table)."""
     for name in (*L.OAR_NAMES, *L.GTV_NAMES):
         if name not in case.files:
@@ -168,9 +167,7 @@ def _check_one(args: tuple[Case, bool, bool]) -> CaseReport:
     return check_case(*args)
 
 
-def validate_dataset(
-    root: str, workers: int = 1, progress: bool = True
-) -> list[CaseReport]:
+def validate_dataset(root: str, workers: int = 1, progress: bool = True) -> list[CaseReport]:
     """Validate every case under ``root``; returns one report per case, in case order."""
     ds = SegRapDataset(root)
     expect_images = any(c.files for c in ds)

@@ -16,8 +16,10 @@ def _same(answer: Any, expected: Any, rtol: float, atol: float) -> bool:
     if isinstance(expected, (set, frozenset)):
         return isinstance(answer, Iterable) and set(answer) == set(expected)
     if isinstance(expected, Mapping):
-        return isinstance(answer, Mapping) and set(answer) == set(expected) and all(
-            _same(answer[k], expected[k], rtol, atol) for k in expected
+        return (
+            isinstance(answer, Mapping)
+            and set(answer) == set(expected)
+            and all(_same(answer[k], expected[k], rtol, atol) for k in expected)
         )
     try:
         a = np.asarray(answer, dtype=float)

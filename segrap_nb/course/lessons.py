@@ -30,25 +30,53 @@ class Lesson:
 
 
 LESSONS: tuple[Lesson, ...] = (
-    Lesson("00_index.ipynb", "Course map and set-up check",
-           "what is where; check the installation, the device and the data", 5, "none"),
-    Lesson("01_data.ipynb", "Loading and understanding SegRap",
-           "release layout and zips, NIfTI headers and orientation, HU and windows, "
-           "plain vs contrast CT, 45 masks vs the 54-label one-hot map, the GTVs", 30, "00"),
-    Lesson("02_viewer.ipynb", "Interactive viewing in 2D and 3D",
-           "three-plane viewer at the true aspect ratio, window presets, organ overlays, "
-           "3D surfaces, itkwidgets where it can load", 20, "01"),
-    Lesson("03_statistics.ipynb", "Reproducing the published statistics",
-           "resolution and label tables beside the dataset card, organ volumes, class "
-           "imbalance, HU per organ", 25, "01"),
-    Lesson("04_training.ipynb", "Training a compact 3D U-Net",
-           "resampling and caching, class-balanced patches, augmentation with the L/R swap, "
-           "Dice + CE loss, a training loop by hand, quick CPU mode vs a GPU setting, one run "
-           "folder per setting, resuming, sliding windows, one new CT, nnU-Net next steps",
-           40, "01, 03"),
-    Lesson("05_evaluation.ipynb", "Evaluating like the challenge",
-           "DSC, NSD and HD95 per organ, empty masks, the official table, why small organs "
-           "are hard, failure cases, largest-piece clean-up, Task 2 (GTVp, GTVnd)", 30, "04"),
+    Lesson(
+        "00_index.ipynb",
+        "Course map and set-up check",
+        "what is where; check the installation, the device and the data",
+        5,
+        "none",
+    ),
+    Lesson(
+        "01_data.ipynb",
+        "Loading and understanding SegRap",
+        "release layout and zips, NIfTI headers and orientation, HU and windows, "
+        "plain vs contrast CT, 45 masks vs the 54-label one-hot map, the GTVs",
+        30,
+        "00",
+    ),
+    Lesson(
+        "02_viewer.ipynb",
+        "Interactive viewing in 2D and 3D",
+        "three-plane viewer at the true aspect ratio, window presets, organ overlays, "
+        "3D surfaces, itkwidgets where it can load",
+        20,
+        "01",
+    ),
+    Lesson(
+        "03_statistics.ipynb",
+        "Reproducing the published statistics",
+        "resolution and label tables beside the dataset card, organ volumes, class imbalance, HU per organ",
+        25,
+        "01",
+    ),
+    Lesson(
+        "04_training.ipynb",
+        "Training a compact 3D U-Net",
+        "resampling and caching, class-balanced patches, augmentation with the L/R swap, "
+        "Dice + CE loss, a training loop by hand, quick CPU mode vs a GPU setting, one run "
+        "folder per setting, resuming, sliding windows, one new CT, nnU-Net next steps",
+        40,
+        "01, 03",
+    ),
+    Lesson(
+        "05_evaluation.ipynb",
+        "Evaluating like the challenge",
+        "DSC, NSD and HD95 per organ, empty masks, the official table, why small organs "
+        "are hard, failure cases, largest-piece clean-up, Task 2 (GTVp, GTVnd)",
+        30,
+        "04",
+    ),
 )
 
 
@@ -60,7 +88,7 @@ def colab_badge(notebook: str) -> str:
 
 #: The first code cell of every notebook: on Colab it installs the kit and prepares the data
 #: (and picks the GPU training setting when Colab gives a GPU); anywhere else it does nothing.
-COLAB_CELL = f'''# Google Colab only: install the kit, make the phantom. Outside Colab this cell does nothing.
+COLAB_CELL = f"""# Google Colab only: install the kit, make the phantom. Outside Colab this cell does nothing.
 import os, sys
 if "google.colab" in sys.modules:
     !pip -q install "segrap-nb @ git+{REPO_URL}@{BRANCH}"
@@ -68,7 +96,7 @@ if "google.colab" in sys.modules:
     if torch.cuda.is_available():
         os.environ.setdefault("SEGRAP_TRAIN_CONFIG", "gpu")  # notebook 04 then trains the GPU setting
     from segrap_nb import data_root
-    print("data:", data_root())'''
+    print("data:", data_root())"""
 
 
 def measured_runs() -> pd.DataFrame | None:
@@ -91,9 +119,11 @@ def measured_run(notebook: str) -> str:
     if row is None or row.empty:
         return f"{notebook}: no measured run recorded (python benchmarks/bench_notebooks.py records one)"
     sec, mb = float(row["seconds"].iloc[0]), float(row["peak_mb"].iloc[0])
-    return (f"{notebook}: measured headless run {sec:.0f} s ({sec / 60:.1f} min), peak memory "
-            f"{mb:.0f} MB, on the quick phantom and 2 CPU cores (benchmarks/bench_notebooks.py); "
-            "your machine and its load change it")
+    return (
+        f"{notebook}: measured headless run {sec:.0f} s ({sec / 60:.1f} min), peak memory "
+        f"{mb:.0f} MB, on the quick phantom and 2 CPU cores (benchmarks/bench_notebooks.py); "
+        "your machine and its load change it"
+    )
 
 
 def course_map() -> pd.DataFrame:

@@ -26,6 +26,7 @@ from segrap_nb.grid import Box, bbox, memory_order, union_box
 
 __all__ = ["CroppedMask", "crop_mask", "crop_structures", "label_boxes"]
 
+
 def label_boxes(onehot: np.ndarray) -> list[Box | None]:
     """Tight box of every label 1..max of a uint8 map (``find_objects``' list), in the map's axis order.
 

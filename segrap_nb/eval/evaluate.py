@@ -34,8 +34,9 @@ from segrap_nb.errors import DataError
 from segrap_nb.eval.metrics import evaluate_case
 from segrap_nb.eval.official import official_order, official_table
 from segrap_nb.eval.reading import read_structures
-from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.atomic import atomic_open, atomic_paths
 from segrap_nb.io.dataset import Case, SegRapDataset
+from segrap_nb.io.guards import check_writable, refuse_overlap, write_errors
 from segrap_nb.parallel import run_in_order
 
 
@@ -46,8 +47,15 @@ def _score_case(job: tuple[Case, Case, int]) -> list[dict]:
     pred, _ = read_structures(pred_case, task, "--pred", grid)
     scores = evaluate_case(pred, gt, grid.spacing, task)
     return [
-        {"case": gt_case.case_id, "structure": name, "dsc": s.dsc, "nsd": s.nsd, "hd95": s.hd95,
-         "pred_voxels": pred[name].voxels, "gt_voxels": gt[name].voxels}
+        {
+            "case": gt_case.case_id,
+            "structure": name,
+            "dsc": s.dsc,
+            "nsd": s.nsd,
+            "hd95": s.hd95,
+            "pred_voxels": pred[name].voxels,
+            "gt_voxels": gt[name].voxels,
+        }
         for name, s in scores.items()
     ]
 
@@ -123,7 +131,9 @@ def write_csv_atomic(df: pd.DataFrame, path: Path, **kwargs) -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb evaluate``."""
-    parser.add_argument("--pred", required=True, help="predictions: release layout, zips, or flat nnU-Net folder")
+    parser.add_argument(
+        "--pred", required=True, help="predictions: release layout, zips, or flat nnU-Net folder"
+    )
     parser.add_argument("--gt", required=True, help="ground truth dataset (folder or zips)")
     parser.add_argument("--task", type=int, choices=(1, 2), required=True)
     parser.add_argument("--out", required=True, type=Path, help="output folder for the CSV files")
@@ -132,12 +142,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the three CSV files and print the summary."""
+    refuse_overlap(args.out, args.pred, args.gt)  # before any work: never write into a dataset
+    check_writable(args.out)
     per_case = evaluate(args.pred, args.gt, args.task, workers=args.workers)
     order = official_order(args.pred, args.task, list(dict.fromkeys(per_case["case"])))
-    write_csv_atomic(official_table(per_case, args.task, order), args.out / "official.csv")
-    write_csv_atomic(per_case, args.out / "per_case.csv")
     summary = summary_table(per_case, args.task)
-    write_csv_atomic(summary, args.out / "summary.csv")
+    tables = {
+        "official.csv": official_table(per_case, args.task, order),
+        "per_case.csv": per_case,
+        "summary.csv": summary,
+    }
+    with write_errors(args.out), atomic_paths(args.out / name for name in tables) as tmps:  # all or none
+        for table, tmp in zip(tables.values(), tmps):
+            with open(tmp, "w", newline="") as fh:
+                table.to_csv(fh, index=False)
     with pd.option_context("display.max_rows", 100, "display.width", 120):
         print(summary.round(4).to_string(index=False))
     print(f"{per_case['case'].nunique()} cases; CSV files in {args.out}")

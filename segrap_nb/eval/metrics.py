@@ -99,9 +99,7 @@ def _sorted(distances: np.ndarray, areas: np.ndarray) -> tuple[np.ndarray, np.nd
     return distances[order], areas[order]
 
 
-def _distances_to(
-    surface: np.ndarray, at: np.ndarray, spacing: tuple[float, float, float]
-) -> np.ndarray:
+def _distances_to(surface: np.ndarray, at: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """Distance in mm from each corner flagged in ``at`` (C order) to the nearest surface corner.
 
     The distance transform of ``~surface`` on the crop's corner grid, as surface-distance takes
@@ -132,9 +130,7 @@ def _crop_distances(
     border_gt, areas_gt = surfels(gt, area_table)
     border_pred, areas_pred = surfels(pred, area_table)
     dist_gt_to_pred, areas_gt = _sorted(_distances_to(border_pred, border_gt, spacing), areas_gt)
-    dist_pred_to_gt, areas_pred = _sorted(
-        _distances_to(border_gt, border_pred, spacing), areas_pred
-    )
+    dist_pred_to_gt, areas_pred = _sorted(_distances_to(border_gt, border_pred, spacing), areas_pred)
     return {
         "distances_gt_to_pred": dist_gt_to_pred,
         "distances_pred_to_gt": dist_pred_to_gt,

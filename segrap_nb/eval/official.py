@@ -58,8 +58,12 @@ def official_table(per_case: pd.DataFrame, task: int, order: list[str] | None = 
     names = csv_order(task)
     cases = list(order) if order is not None else list(dict.fromkeys(per_case["case"]))
     gt_voxels = per_case["gt_voxels"] if "gt_voxels" in per_case.columns else [-1] * len(per_case)
-    scores = {(c, s): (d, n, int(g) == 0) for c, s, d, n, g in
-              zip(per_case["case"], per_case["structure"], per_case["dsc"], per_case["nsd"], gt_voxels)}
+    scores = {
+        (c, s): (d, n, int(g) == 0)
+        for c, s, d, n, g in zip(
+            per_case["case"], per_case["structure"], per_case["dsc"], per_case["nsd"], gt_voxels
+        )
+    }
     missing = [(c, s) for c in cases for s in names if (c, s) not in scores]
     if missing:
         raise ValueError(f"no scores for {len(missing)} (case, structure) pairs, e.g. {missing[0]}")

@@ -32,8 +32,9 @@ def _label_ids(names: Iterable[str], task: int) -> set[int]:
     return ids
 
 
-def keep_largest_component(labels: np.ndarray, task: int = 1,
-                           keep_all: Iterable[str] = MULTI_PART) -> np.ndarray:
+def keep_largest_component(
+    labels: np.ndarray, task: int = 1, keep_all: Iterable[str] = MULTI_PART
+) -> np.ndarray:
     """Copy of a label map where each label keeps only its largest 26-connected piece (rest -> 0)."""
     out = labels.copy()
     skip = _label_ids(keep_all, task)

@@ -42,14 +42,18 @@ def label_map(vol: Volume, task: int, side: str) -> np.ndarray:
         fraction = np.flatnonzero(arr.ravel(order="K") != np.round(arr.ravel(order="K")))
         if fraction.size:
             example = float(arr.ravel(order="K")[fraction[0]])
-            raise DataError(vol.source, f"{what} holds non-integer value {example:g} ({fraction.size} voxels); "
-                                        f"labels are whole numbers 0..{top}")
+            raise DataError(
+                vol.source,
+                f"{what} holds non-integer value {example:g} ({fraction.size} voxels); "
+                f"labels are whole numbers 0..{top}",
+            )
     elif arr.dtype.kind not in "iu":
         raise DataError(vol.source, f"{what} has data type {arr.dtype}; labels must be integers 0..{top}")
     lo, hi = (0, int(arr.max())) if arr.dtype == np.uint8 else (int(arr.min()), int(arr.max()))
     if lo < 0 or hi > top:
-        raise DataError(vol.source, f"{what} holds label {hi if hi > top else lo}; "
-                                    f"Task00{task} labels are 0..{top}")
+        raise DataError(
+            vol.source, f"{what} holds label {hi if hi > top else lo}; Task00{task} labels are 0..{top}"
+        )
     return arr if arr.dtype == np.uint8 else arr.astype(np.uint8)
 
 
@@ -61,11 +65,15 @@ def _on_grid(vol: Volume, grid: FileGrid | None, side: str) -> FileGrid:
     if side == "--pred":
         problem = grid.mismatch(mine.shape, mine.affine, "the ground truth")
         if problem:
-            raise DataError(vol.source, f"prediction is on a different grid than the ground truth ({problem})")
+            raise DataError(
+                vol.source, f"prediction is on a different grid than the ground truth ({problem})"
+            )
     else:
         problem = grid.mismatch(mine.shape, mine.affine)
         if problem:
-            raise DataError(vol.source, f"{side} mask is on a different grid than another mask of its case ({problem})")
+            raise DataError(
+                vol.source, f"{side} mask is on a different grid than another mask of its case ({problem})"
+            )
     return grid
 
 
@@ -74,8 +82,9 @@ def _inside(array: np.ndarray) -> np.ndarray:
     return array if array.dtype.kind in "ub" else array > 0
 
 
-def read_structures(case: Case, task: int, side: str, grid: FileGrid | None = None
-                    ) -> tuple[dict[str, CroppedMask], FileGrid]:
+def read_structures(
+    case: Case, task: int, side: str, grid: FileGrid | None = None
+) -> tuple[dict[str, CroppedMask], FileGrid]:
     """Every structure of ``task`` in ``case`` as a CroppedMask (official order), and the case's grid.
 
     ``side`` is ``"--pred"`` or ``"--gt"`` (named in errors). With ``grid`` (the ground truth's),
@@ -88,8 +97,11 @@ def read_structures(case: Case, task: int, side: str, grid: FileGrid | None = No
     names = L.structures(task)
     missing = [n for n in names if n not in case.files]
     if missing:
-        raise DataError(f"{case.case_id}", f"{side}: no Task00{task} one-hot map, and masks missing: "
-                                           f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        raise DataError(
+            f"{case.case_id}",
+            f"{side}: no Task00{task} one-hot map, and masks missing: "
+            f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+        )
     out: dict[str, CroppedMask] = {}
     for name in names:
         vol = _read(case.files[name], side)

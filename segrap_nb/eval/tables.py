@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -29,14 +30,16 @@ __all__ = [
 ]
 
 #: Metrics of the per-case table and whether a higher value is better.
-HIGHER_IS_BETTER = {"dsc": True, "nsd": True, "hd95": False}
+#: The challenge metrics: DSC and NSD (higher is better), HD95 in mm (lower is better).
+Metric = Literal["dsc", "nsd", "hd95"]
+HIGHER_IS_BETTER: dict[str, bool] = {"dsc": True, "nsd": True, "hd95": False}
 
 
-def check_metric(metric: str) -> str:
+def check_metric(metric: str) -> Metric:
     """``metric`` if it is a column of the per-case table (dsc, nsd, hd95); else a clear error."""
     if metric not in HIGHER_IS_BETTER:
         raise ValueError(f"metric must be one of {sorted(HIGHER_IS_BETTER)}, got {metric!r}")
-    return metric
+    return cast(Metric, metric)
 
 
 def finite(values: pd.Series) -> pd.Series:
@@ -44,7 +47,7 @@ def finite(values: pd.Series) -> pd.Series:
     return values.replace([np.inf, -np.inf], np.nan)
 
 
-def difficulty_order(per_case: pd.DataFrame, metric: str = "dsc") -> list[str]:
+def difficulty_order(per_case: pd.DataFrame, metric: Metric = "dsc") -> list[str]:
     """Structures from hardest to easiest: lowest mean DSC/NSD first (highest mean HD95 first).
 
     Means are over the cases in ``per_case`` (HD95 over its finite values). Ties keep the
@@ -56,13 +59,11 @@ def difficulty_order(per_case: pd.DataFrame, metric: str = "dsc") -> list[str]:
     official = [s for s in (*L.OAR_NAMES, *L.GTV_NAMES) if s in mean.index]
     others = [s for s in mean.index if s not in official]
     mean = mean.reindex(official + others)
-    order = mean.sort_values(ascending=HIGHER_IS_BETTER[metric], kind="mergesort",
-                             na_position="first")
+    order = mean.sort_values(ascending=HIGHER_IS_BETTER[metric], kind="mergesort", na_position="first")
     return list(order.index)
 
 
-def structure_volumes(counts: np.ndarray, voxel_volume_mm3: float, task: int = 1
-                      ) -> dict[str, float]:
+def structure_volumes(counts: np.ndarray, voxel_volume_mm3: float, task: int = 1) -> dict[str, float]:
     """Volume in cm³ of every structure of a task from the voxel count of each one-hot label.
 
     ``counts[k]`` is the number of voxels of label ``k`` (e.g. ``np.bincount`` of the map); a
@@ -93,7 +94,7 @@ def gt_volumes(
 
     ds = SegRapDataset(gt_root)
     rows = []
-    for cid in (list(case_ids) if case_ids is not None else ds.case_ids):
+    for cid in list(case_ids) if case_ids is not None else ds.case_ids:
         case = ds[cid]
         if task in case.onehot:
             counts, info = count_labels(case.onehot[task])
@@ -107,8 +108,9 @@ def gt_volumes(
     return pd.DataFrame(rows, columns=["case", "structure", "voxels", "cm3"])
 
 
-def worst_cases(per_case: pd.DataFrame, n: int = 5, metric: str = "dsc",
-                both_present: bool = False) -> pd.DataFrame:
+def worst_cases(
+    per_case: pd.DataFrame, n: int = 5, metric: Metric = "dsc", both_present: bool = False
+) -> pd.DataFrame:
     """The ``n`` (case, structure) pairs with the worst score, worst first.
 
     Worst = lowest DSC or NSD, or highest HD95 (infinite first). Ties are broken by the other
@@ -124,8 +126,7 @@ def worst_cases(per_case: pd.DataFrame, n: int = 5, metric: str = "dsc",
     rank = {s: i for i, s in enumerate((*L.OAR_NAMES, *L.GTV_NAMES))}
     df = per_case.assign(_rank=per_case["structure"].map(rank).fillna(len(rank)))
     asc = HIGHER_IS_BETTER[metric]
-    df = df.sort_values([metric, other, "case", "_rank"], ascending=[asc, True, True, True],
-                        kind="mergesort")
+    df = df.sort_values([metric, other, "case", "_rank"], ascending=[asc, True, True, True], kind="mergesort")
     return df.drop(columns="_rank").head(n).reset_index(drop=True)
 
 
@@ -170,10 +171,15 @@ def shift_sweep(
         for s in shifts_vox:
             pred, truth = toy_pair(r, s, spacing_mm, axis)
             score = surface_metrics(pred, truth, spacing_mm, tolerance_mm)
-            rows.append({
-                "radius_mm": float(r),
-                "volume_cm3": np.count_nonzero(truth) * float(np.prod(spacing_mm)) / 1000.0,
-                "shift_vox": int(s), "shift_mm": abs(int(s)) * float(spacing_mm[axis]),
-                "dsc": score.dsc, "nsd": score.nsd, "hd95": score.hd95,
-            })
+            rows.append(
+                {
+                    "radius_mm": float(r),
+                    "volume_cm3": np.count_nonzero(truth) * float(np.prod(spacing_mm)) / 1000.0,
+                    "shift_vox": int(s),
+                    "shift_mm": abs(int(s)) * float(spacing_mm[axis]),
+                    "dsc": score.dsc,
+                    "nsd": score.nsd,
+                    "hd95": score.hd95,
+                }
+            )
     return pd.DataFrame(rows)

@@ -73,8 +73,9 @@ def dataset_areas(data: str | os.PathLike) -> list[Path]:
     return areas
 
 
-def refuse_overlap(out: str | os.PathLike, *datasets: str | os.PathLike | None,
-                   option: str = "--out") -> None:
+def refuse_overlap(
+    out: str | os.PathLike, *datasets: str | os.PathLike | None, option: str = "--out"
+) -> None:
     """DataError when ``out`` is, contains, or lies inside any of ``datasets`` (None skipped)."""
     target = real_path(out)
     for data in datasets:
@@ -84,8 +85,10 @@ def refuse_overlap(out: str | os.PathLike, *datasets: str | os.PathLike | None,
             if _within(target, area) or _within(area, target):
                 where = "the dataset" if area == real_path(data) else f"the dataset's folder {area}"
                 raise DataError(
-                    out, f"{option} overlaps {where} ({data}): writing there could replace "
-                         "or shadow its files; choose a folder outside the dataset")
+                    out,
+                    f"{option} overlaps {where} ({data}): writing there could replace "
+                    "or shadow its files; choose a folder outside the dataset",
+                )
 
 
 def check_writable(path: str | os.PathLike, what: str = "output folder") -> Path:
@@ -173,9 +176,11 @@ class Manifest:
         foreign = self.foreign(rels)
         if foreign:
             more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
-            raise DataError(self.folder / foreign[0],
-                            f"exists and was not written by segrap-nb{more}: refusing to replace "
-                            "it (move it away, or choose another output folder)")
+            raise DataError(
+                self.folder / foreign[0],
+                f"exists and was not written by segrap-nb{more}: refusing to replace "
+                "it (move it away, or choose another output folder)",
+            )
 
     def claim(self, rels: Iterable[str]) -> None:
         """Check ``rels`` (see :meth:`check`), then record them as the kit's, saved at once."""

@@ -180,7 +180,7 @@ def read_nifti(ref: FileRef | str | os.PathLike, *, check_finite: bool = True) -
             count = int(np.prod(info.shape))
             out = np.empty(count, dtype=info.dtype)
             view = out.view(np.uint8).data
-            pre = first[info.offset:]
+            pre = first[info.offset :]
             if info.offset > len(first):  # extensions: skip them
                 _read_exact(stream, info.offset - len(first))
                 pre = b""
@@ -193,9 +193,7 @@ def read_nifti(ref: FileRef | str | os.PathLike, *, check_finite: bool = True) -
                     break
                 n += got
             if n < view.nbytes:
-                raise DataError(
-                    ref, f"data block too short: {n} of {view.nbytes} bytes (truncated file?)"
-                )
+                raise DataError(ref, f"data block too short: {n} of {view.nbytes} bytes (truncated file?)")
     except Exception as exc:
         raise decode_error(ref, exc) from None
     array = out.reshape(info.shape, order="F")
@@ -206,7 +204,12 @@ def read_nifti(ref: FileRef | str | os.PathLike, *, check_finite: bool = True) -
     if check_finite and array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise DataError(ref, f"{bad} voxels are NaN or infinite")
-    return Volume(array=array, affine=info.affine, spacing=(info.spacing[0], info.spacing[1], info.spacing[2]), source=str(ref))
+    return Volume(
+        array=array,
+        affine=info.affine,
+        spacing=(info.spacing[0], info.spacing[1], info.spacing[2]),
+        source=str(ref),
+    )
 
 
 def nifti_bytes_header(array: np.ndarray, affine: np.ndarray) -> bytes:

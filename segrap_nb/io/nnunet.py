@@ -133,8 +133,11 @@ def summary(counts: Counter) -> str:
     """One line: cases exported and how each file got there (linked, streamed, written...)."""
     how = ", ".join(f"{counts[k]} {k}" for k in _HOW if counts[k])
     removed = f"; removed {counts['removed']} stale files" if counts["removed"] else ""
-    kept = (f"; kept {counts['kept']} files segrap-nb did not write (they count for nnU-Net)"
-            if counts["kept"] else "")
+    kept = (
+        f"; kept {counts['kept']} files segrap-nb did not write (they count for nnU-Net)"
+        if counts["kept"]
+        else ""
+    )
     return f"{counts['cases']} cases ({how}){removed}{kept}"
 
 
@@ -161,9 +164,10 @@ def _export(
     if len(no_images) == len(cases):
         raise DataError(ds.root, "no case has both CTs (image, image_contrast): nothing to export")
     if no_images:
-        raise DataError(f"{ds.root} {no_images[0]}",
-                        f"plain or contrast CT missing in {len(no_images)} case(s): "
-                        f"{', '.join(no_images[:5])}")
+        raise DataError(
+            f"{ds.root} {no_images[0]}",
+            f"plain or contrast CT missing in {len(no_images)} case(s): {', '.join(no_images[:5])}",
+        )
     folder = Path(out_raw).expanduser() / dirname
     refuse_overlap(folder, ds.root)
     check_writable(folder)
@@ -182,8 +186,11 @@ def _export(
     rels = [dst.relative_to(folder).as_posix() for _, dst in plan] + ["dataset.json"]
     # A file of an earlier export (before the manifest existed) that already holds exactly
     # these bytes is adopted; anything else the kit did not write is never replaced.
-    manifest.files |= {dst.relative_to(folder).as_posix() for src, dst in plan
-                       if isinstance(src, FileRef) and _holds(src, dst)}
+    manifest.files |= {
+        dst.relative_to(folder).as_posix()
+        for src, dst in plan
+        if isinstance(src, FileRef) and _holds(src, dst)
+    }
     if _is_our_json(folder / "dataset.json") and not manifest.path.exists():
         # An export by an older segrap-nb (no manifest): the files it named are the kit's
         # to replace; nothing else there is removed.
@@ -193,8 +200,7 @@ def _export(
         images_dir.mkdir(parents=True, exist_ok=True)
         labels_dir.mkdir(parents=True, exist_ok=True)
         counts: Counter = Counter()
-        for src, dst in progress_bar(plan, desc=f"export {dirname}", unit="file",
-                                     disable=not progress):
+        for src, dst in progress_bar(plan, desc=f"export {dirname}", unit="file", disable=not progress):
             if isinstance(src, FileRef):
                 counts[place_file(src, dst)] += 1
             else:  # no one-hot map in the release: build it from the separate masks
@@ -245,7 +251,9 @@ def _is_our_json(path: Path) -> bool:
 def _check_case(case: Case, task: int) -> None:
     """Read both CTs and the task's map: 3D, complete, finite, one voxel grid, labels in range."""
     ref = read_nifti(case.files["image"])  # DataError names the file: 4D, truncated, NaN
-    vols: list[tuple[FileRef | str, Volume]] = [(case.files["image_contrast"], read_nifti(case.files["image_contrast"]))]
+    vols: list[tuple[FileRef | str, Volume]] = [
+        (case.files["image_contrast"], read_nifti(case.files["image_contrast"]))
+    ]
     if task in case.onehot:
         vols.append((case.onehot[task], read_nifti(case.onehot[task])))
     else:
@@ -318,7 +326,9 @@ def _atomic_copy(opener: Callable[[], IO[bytes]], dst: Path, src: FileRef) -> No
             with opener() as stream:
                 shutil.copyfileobj(stream, out, 1 << 20)
         except (OSError, zipfile.BadZipFile, zlib.error) as exc:
-            if isinstance(exc, OSError) and is_disk_error(exc):  # the destination's disk, not the source, failed
+            if isinstance(exc, OSError) and is_disk_error(
+                exc
+            ):  # the destination's disk, not the source, failed
                 raise disk_error(exc, dst) from None
             raise DataError(src, f"cannot read ({exc})") from None
 
@@ -346,14 +356,27 @@ def _write_json(path: Path, data: dict) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb export-nnunet``."""
     parser.add_argument("data", help="dataset folder or zip (release layout)")
-    parser.add_argument("--out", required=True, metavar="RAW",
-                        help="nnU-Net raw folder (what $nnUNet_raw points to)")
-    parser.add_argument("--task", type=int, choices=(1, 2), required=True,
-                        help="1 = the 54 one-hot OAR labels, 2 = GTVp and GTVnd")
-    parser.add_argument("--id", type=int, default=None, dest="dataset_id", metavar="ID",
-                        help="nnU-Net dataset id, 1..999 (default 651 for task 1, 652 for task 2)")
-    parser.add_argument("--name", default=None,
-                        help="dataset name after DatasetXXX_ (default SegRapTask1 / SegRapTask2)")
+    parser.add_argument(
+        "--out", required=True, metavar="RAW", help="nnU-Net raw folder (what $nnUNet_raw points to)"
+    )
+    parser.add_argument(
+        "--task",
+        type=int,
+        choices=(1, 2),
+        required=True,
+        help="1 = the 54 one-hot OAR labels, 2 = GTVp and GTVnd",
+    )
+    parser.add_argument(
+        "--id",
+        type=int,
+        default=None,
+        dest="dataset_id",
+        metavar="ID",
+        help="nnU-Net dataset id, 1..999 (default 651 for task 1, 652 for task 2)",
+    )
+    parser.add_argument(
+        "--name", default=None, help="dataset name after DatasetXXX_ (default SegRapTask1 / SegRapTask2)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -363,11 +386,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    folder, counts = _export(args.data, args.out, args.task, args.dataset_id, args.name,
-                             progress=True)
+    folder, counts = _export(args.data, args.out, args.task, args.dataset_id, args.name, progress=True)
     print(f"wrote {folder}: {summary(counts)}")
     dataset_id = DEFAULT_IDS[args.task] if args.dataset_id is None else args.dataset_id
-    print(f"next: export nnUNet_raw={Path(args.out).expanduser().resolve()} (and "
-          f"nnUNet_preprocessed, nnUNet_results), then "
-          f"nnUNetv2_plan_and_preprocess -d {dataset_id} --verify_dataset_integrity")
+    print(
+        f"next: export nnUNet_raw={Path(args.out).expanduser().resolve()} (and "
+        f"nnUNet_preprocessed, nnUNet_results), then "
+        f"nnUNetv2_plan_and_preprocess -d {dataset_id} --verify_dataset_integrity"
+    )
     return 0

@@ -129,8 +129,7 @@ def _seeds(seed: int, index: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence([int(seed), int(index)]).spawn(3)
 
 
-def phantom_case(index: int, seed: int = 0, size: PhantomSize = "quick",
-                 images: bool = True) -> PhantomCase:
+def phantom_case(index: int, seed: int = 0, size: PhantomSize = "quick", images: bool = True) -> PhantomCase:
     """Generate case ``index`` of the phantom with ``seed`` in memory (CTs in HU if ``images``)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
@@ -154,8 +153,13 @@ def hu_table(anatomy: Anatomy, contrast: bool) -> np.ndarray:
     return table
 
 
-def synthesize_ct(tissue: np.ndarray, anatomy: Anatomy, rng: np.random.Generator,
-                  contrast: bool, chunk_voxels: int = 1_000_000) -> np.ndarray:
+def synthesize_ct(
+    tissue: np.ndarray,
+    anatomy: Anatomy,
+    rng: np.random.Generator,
+    contrast: bool,
+    chunk_voxels: int = 1_000_000,
+) -> np.ndarray:
     """CT in HU (int16, same shape and order as ``tissue``): tissue means plus Gaussian noise."""
     table = hu_table(anatomy, contrast)
     out = np.empty(tissue.shape, np.int16, order="F")
@@ -182,8 +186,9 @@ def _label_boxes(onehot: np.ndarray) -> dict[str, tuple[slice, ...] | None]:
         if not boxes:
             out[name] = None
             continue
-        out[name] = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes))
-                          for a in range(onehot.ndim))
+        out[name] = tuple(
+            slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(onehot.ndim)
+        )
     return out
 
 
@@ -256,9 +261,12 @@ class _Incomplete(Exception):
 
 
 def _marker_text(cases: int, size: PhantomSize, seed: int, as_zip: bool) -> str:
-    grid = (f"{'x'.join(map(str, QUICK_SHAPE))} voxels at "
-            f"{'x'.join(map(str, QUICK_SPACING))} mm (i, j, k), head and neck"
-            if size == "quick" else "shape and spacing per case drawn from the 120 training cases")
+    grid = (
+        f"{'x'.join(map(str, QUICK_SHAPE))} voxels at "
+        f"{'x'.join(map(str, QUICK_SPACING))} mm (i, j, k), head and neck"
+        if size == "quick"
+        else "shape and spacing per case drawn from the 120 training cases"
+    )
     return (
         "SegRap-like synthetic phantom made by segrap-nb -- NOT patient data.\n"
         "Geometric head-and-neck anatomy (ellipsoids, tubes) with the official 54-label\n"
@@ -293,12 +301,14 @@ def _prepare(out: Path) -> None:
     """Make ``out`` ready: refuse real data; clear a previous (complete or partial) phantom."""
     check_writable(out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = [out / IMAGES_DIR, out / ONEHOT_DIR,
-             out / f"{IMAGES_DIR}.zip", out / f"{ONEHOT_DIR}.zip"]
+    parts = [out / IMAGES_DIR, out / ONEHOT_DIR, out / f"{IMAGES_DIR}.zip", out / f"{ONEHOT_DIR}.zip"]
     ours = (out / MARKER).exists() or (out / _PARTIAL).exists()
     if not ours and any(p.exists() for p in parts):
-        raise DataError(out, "already holds SegRap data that is not a phantom: refusing to "
-                             "overwrite it (choose an empty folder)")
+        raise DataError(
+            out,
+            "already holds SegRap data that is not a phantom: refusing to "
+            "overwrite it (choose an empty folder)",
+        )
     (out / _PARTIAL).write_text("a phantom is being written here\n")
     (out / MARKER).unlink(missing_ok=True)
     for p in parts:
@@ -310,8 +320,14 @@ def _prepare(out: Path) -> None:
         p.unlink()
 
 
-def make_phantom(out: str | os.PathLike, cases: int = 8, size: PhantomSize = "quick", seed: int = 0,
-                 as_zip: bool = False, progress: bool = True) -> Path:
+def make_phantom(
+    out: str | os.PathLike,
+    cases: int = 8,
+    size: PhantomSize = "quick",
+    seed: int = 0,
+    as_zip: bool = False,
+    progress: bool = True,
+) -> Path:
     """Write a synthetic SegRap-like dataset (release layout, HU CTs, masks, maps) under ``out``."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
@@ -336,8 +352,9 @@ def _write_cases(out: Path, cases: int, size: PhantomSize, seed: int, as_zip: bo
     sink = _ZipSink(out) if as_zip else None
     ok = False
     try:
-        for index in progress_bar(range(int(cases)), desc=f"phantom ({size})", unit="case",
-                                  disable=not progress):
+        for index in progress_bar(
+            range(int(cases)), desc=f"phantom ({size})", unit="case", disable=not progress
+        ):
             case = phantom_case(index, seed, size, images=False)
             for rel, array in case_files(case):
                 if sink is not None:
@@ -357,22 +374,32 @@ def _write_cases(out: Path, cases: int, size: PhantomSize, seed: int, as_zip: bo
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb phantom``."""
     parser.add_argument("out", type=Path, help="folder to write the dataset into")
-    parser.add_argument("--cases", type=int_in(1, MAX_CASES), default=8,
-                        help=f"number of cases, 1..{MAX_CASES} (default 8)")
-    parser.add_argument("--size", choices=SIZES, default="quick",
-                        help="quick: 1.5x1.5x3 mm head-and-neck grid (default); full: release-size "
-                             "grids (about 130 M voxels per case)")
-    parser.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0,
-                        help="random seed, a non-negative integer (default 0)")
-    parser.add_argument("--zip", action="store_true",
-                        help="write the two release zips instead of extracted folders")
+    parser.add_argument(
+        "--cases", type=int_in(1, MAX_CASES), default=8, help=f"number of cases, 1..{MAX_CASES} (default 8)"
+    )
+    parser.add_argument(
+        "--size",
+        choices=SIZES,
+        default="quick",
+        help="quick: 1.5x1.5x3 mm head-and-neck grid (default); full: release-size "
+        "grids (about 130 M voxels per case)",
+    )
+    parser.add_argument(
+        "--seed", type=int_in(0, 2**63 - 1), default=0, help="random seed, a non-negative integer (default 0)"
+    )
+    parser.add_argument(
+        "--zip", action="store_true", help="write the two release zips instead of extracted folders"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``segrap-nb phantom``; returns the exit status."""
-    out = make_phantom(args.out, cases=args.cases, size=args.size, seed=args.seed,
-                       as_zip=args.zip, progress=not args.quiet)
-    print(f"wrote {args.cases} synthetic {args.size} case(s) to {out}"
-          f"{' as the two release zips' if args.zip else ''}")
+    out = make_phantom(
+        args.out, cases=args.cases, size=args.size, seed=args.seed, as_zip=args.zip, progress=not args.quiet
+    )
+    print(
+        f"wrote {args.cases} synthetic {args.size} case(s) to {out}"
+        f"{' as the two release zips' if args.zip else ''}"
+    )
     return 0

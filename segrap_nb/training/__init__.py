@@ -5,17 +5,16 @@
     result = train(cfg, out=default_run_dir("quick"))  # data: $SEGRAP_DATA or the phantom
     predict(result.run_dir, "build/pred")            # release layout, original grids
 
-Modules: ``config`` (YAML configs), ``device`` (CUDA > MPS > CPU), ``preprocess`` (resample,
+Modules: ``train_config`` (YAML configs), ``device`` (CUDA > MPS > CPU), ``preprocess`` (resample,
 body crop, normalise, on-disk cache), ``data`` (class-balanced patch crops, a threaded loader),
 ``augment`` (flips with the _L/_R swap, intensity, affine: batched on the training device), ``model``
-(MONAI UNet), ``metrics`` (DSC per structure and organ group), ``loop`` (training),
+(MONAI UNet), ``val_dice`` (validation DSC per structure and organ group), ``loop`` (training),
 ``inference`` (sliding window, back to the original grid), ``ddp`` (torchrun), ``live``
 (notebook plot); ``train`` and ``predict`` are the ``segrap-nb`` commands.
 """
 
 from __future__ import annotations
 
-from segrap_nb.training.config import TrainConfig, config_names, load_config, save_config
 from segrap_nb.training.device import get_device
 from segrap_nb.training.loop import (
     TrainResult,
@@ -25,13 +24,28 @@ from segrap_nb.training.loop import (
     read_metrics,
     train,
 )
-from segrap_nb.training.metrics import ORGAN_GROUPS, dice_per_structure, group_means
 from segrap_nb.training.predict import predict
 from segrap_nb.training.preprocess import PreprocessCache, preprocess_case, to_original_grid
+from segrap_nb.training.train_config import TrainConfig, config_names, load_config, save_config
+from segrap_nb.training.val_dice import SCORE_GROUPS, dice_per_structure, group_means
 
 __all__ = [
-    "ORGAN_GROUPS", "PreprocessCache", "TrainConfig", "TrainResult", "config_names",
-    "default_cache_root", "default_run_dir", "dice_per_structure", "get_device", "group_means",
-    "load_config", "metrics_frames", "predict", "preprocess_case", "read_metrics", "save_config",
-    "to_original_grid", "train",
+    "SCORE_GROUPS",
+    "PreprocessCache",
+    "TrainConfig",
+    "TrainResult",
+    "config_names",
+    "default_cache_root",
+    "default_run_dir",
+    "dice_per_structure",
+    "get_device",
+    "group_means",
+    "load_config",
+    "metrics_frames",
+    "predict",
+    "preprocess_case",
+    "read_metrics",
+    "save_config",
+    "to_original_grid",
+    "train",
 ]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from segrap_nb import labels as L
-from segrap_nb.training.config import TrainConfig
+from segrap_nb.training.train_config import TrainConfig
 
 #: Uniform numbers drawn per sample and step (fixed, so the generator state depends only on
 #: the number of steps): flip, scale?, scale, shift?, shift, affine?, 3 angles, 3 scales.
@@ -79,7 +79,9 @@ def rotation_matrix(angles: torch.Tensor) -> torch.Tensor:
     return rz @ ry @ rx
 
 
-def affine_theta(angles: torch.Tensor, zoom: torch.Tensor, extent_mm: tuple[float, float, float]) -> torch.Tensor:
+def affine_theta(
+    angles: torch.Tensor, zoom: torch.Tensor, extent_mm: tuple[float, float, float]
+) -> torch.Tensor:
     """(B, 3, 4) ``affine_grid`` matrices rotating and scaling about the patch centre in mm.
 
     ``extent_mm`` is the patch size in mm along (x, y, z). ``affine_grid`` works in coordinates
@@ -95,8 +97,9 @@ def affine_theta(angles: torch.Tensor, zoom: torch.Tensor, extent_mm: tuple[floa
 class DeviceAugment:
     """Augment batches ``(B, C, x, y, z)`` on ``device``; draws from :attr:`generator` (CPU)."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device | str = "cpu", rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, cfg: TrainConfig, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1
+    ) -> None:
         d = cfg.data
         self.device = torch.device(device)
         self.flip_p, self.intensity_p, self.affine_p = d.flip_lr_prob, d.intensity_prob, d.affine_prob
@@ -110,14 +113,21 @@ class DeviceAugment:
 
     def draw(self, batch: int) -> AugmentParams:
         """Parameters of this rank's ``batch`` samples; advances the generator by one global batch."""
-        u = torch.rand(batch * self.world_size, DRAWS_PER_SAMPLE, generator=self.generator, dtype=torch.float64)
-        u = u[self.rank * batch:(self.rank + 1) * batch]
+        u = torch.rand(
+            batch * self.world_size, DRAWS_PER_SAMPLE, generator=self.generator, dtype=torch.float64
+        )
+        u = u[self.rank * batch : (self.rank + 1) * batch]
         sym = 2 * u - 1  # U(-1, 1)
         scale = torch.where(u[:, 1] < self.intensity_p, 1 + self.intensity_scale * sym[:, 2], 1.0)
         shift = torch.where(u[:, 3] < self.intensity_p, self.intensity_shift * sym[:, 4], 0.0)
-        return AugmentParams(flip=u[:, 0] < self.flip_p, scale=scale.float(), shift=shift.float(),
-                             affine=u[:, 5] < self.affine_p, angles=self.rotate_rad * sym[:, 6:9],
-                             zoom=1 + self.zoom_range * sym[:, 9:12])
+        return AugmentParams(
+            flip=u[:, 0] < self.flip_p,
+            scale=scale.float(),
+            shift=shift.float(),
+            affine=u[:, 5] < self.affine_p,
+            angles=self.rotate_rad * sym[:, 6:9],
+            zoom=1 + self.zoom_range * sym[:, 9:12],
+        )
 
     @torch.no_grad()
     def __call__(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +135,9 @@ class DeviceAugment:
         return self.apply(image, label, self.draw(image.shape[0]))
 
     @torch.no_grad()
-    def apply(self, image: torch.Tensor, label: torch.Tensor, p: AugmentParams) -> tuple[torch.Tensor, torch.Tensor]:
+    def apply(
+        self, image: torch.Tensor, label: torch.Tensor, p: AugmentParams
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply drawn parameters ``p``: affine, then flip with label swap, then intensity."""
         image = image.to(self.device, torch.float32, copy=True)
         label = label.to(self.device, torch.uint8, copy=True)
@@ -134,10 +146,12 @@ class DeviceAugment:
         if warp:
             theta = affine_theta(p.angles[warp], p.zoom[warp], self.extent_mm).to(self.device)
             grid = F.affine_grid(theta, [len(warp), 1, *image.shape[2:]], align_corners=False)
-            image[warp] = F.grid_sample(image[warp], grid, mode="bilinear", padding_mode="border",
-                                        align_corners=False)
-            lab = F.grid_sample(label[warp].float(), grid, mode="nearest", padding_mode="border",
-                                align_corners=False)
+            image[warp] = F.grid_sample(
+                image[warp], grid, mode="bilinear", padding_mode="border", align_corners=False
+            )
+            lab = F.grid_sample(
+                label[warp].float(), grid, mode="nearest", padding_mode="border", align_corners=False
+            )
             label[warp] = lab.to(torch.uint8)
         for i in torch.nonzero(p.flip).flatten().tolist():
             image[i] = image[i].flip(1)  # axis 0 of (x, y, z) = dim 1 of (C, x, y, z)

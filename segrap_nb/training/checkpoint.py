@@ -15,13 +15,16 @@ import random
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_path
+
+#: Which checkpoint of a run: the best validation score, or the last step.
+Which = Literal["best", "last"]
 
 
 def rng_states(generators: Mapping[str, torch.Generator] | None = None) -> dict[str, Any]:
@@ -42,8 +45,12 @@ def _numpy_state() -> dict[str, Any]:
     """NumPy's global RNG state as plain values (the key as a list of ints), loadable with weights_only."""
     state = np.random.get_state(legacy=False)
     inner = state["state"]
-    return {**state, "state": {"key": np.asarray(inner["key"]).tolist(), "pos": int(inner["pos"])},
-            "has_gauss": int(state["has_gauss"]), "gauss": float(state["gauss"])}
+    return {
+        **state,
+        "state": {"key": np.asarray(inner["key"]).tolist(), "pos": int(inner["pos"])},
+        "has_gauss": int(state["has_gauss"]),
+        "gauss": float(state["gauss"]),
+    }
 
 
 def set_rng_states(states: dict[str, Any], generators: Mapping[str, torch.Generator] | None = None) -> None:
@@ -82,13 +89,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         what = f"calls {found.group(1)}" if found else "holds more than tensors and plain values"
-        raise DataError(path, f"refused: not a plain checkpoint, the file {what} while loading (it could "
-                              "run code); segrap-nb loads only tensors, numbers, strings, lists and dicts") from None
+        raise DataError(
+            path,
+            f"refused: not a plain checkpoint, the file {what} while loading (it could "
+            "run code); segrap-nb loads only tensors, numbers, strings, lists and dicts",
+        ) from None
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         raise DataError(path, f"not a readable checkpoint ({type(exc).__name__}: {first})") from None
 
 
 #: What unpickling NumPy's uint32 RNG key array needs (checkpoints from before plain RNG states).
-_OLD_RNG_KEY_GLOBALS = [np.ndarray.__reduce__(np.zeros(1, np.uint32))[0], np.ndarray, np.dtype,
-                        type(np.dtype(np.uint32))]
+_OLD_RNG_KEY_GLOBALS = [
+    np.ndarray.__reduce__(np.zeros(1, np.uint32))[0],
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.uint32)),
+]

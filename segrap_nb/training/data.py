@@ -35,10 +35,18 @@ from monai.transforms import MapTransform, RandomizableTransform
 from segrap_nb.errors import DataError
 from segrap_nb.progress import progress_bar
 from segrap_nb.training.augment import lr_swap_table
-from segrap_nb.training.config import TrainConfig
+from segrap_nb.training.train_config import TrainConfig
 
-__all__ = ["CaseCache", "PatchDataset", "PatchLoader", "RandFlipLRSwapd", "ValDataset", "class_centres",
-           "lr_swap_table", "sample_seed"]
+__all__ = [
+    "CaseCache",
+    "PatchDataset",
+    "PatchLoader",
+    "RandFlipLRSwapd",
+    "ValDataset",
+    "class_centres",
+    "lr_swap_table",
+    "sample_seed",
+]
 
 
 class RandFlipLRSwapd(RandomizableTransform, MapTransform):
@@ -48,7 +56,9 @@ class RandFlipLRSwapd(RandomizableTransform, MapTransform):
     that the left eye is on the right: hence this small transform.
     """
 
-    def __init__(self, keys: KeysCollection, label_key: str, task: int, prob: float = 0.5, axis: int = 0) -> None:
+    def __init__(
+        self, keys: KeysCollection, label_key: str, task: int, prob: float = 0.5, axis: int = 0
+    ) -> None:
         MapTransform.__init__(self, keys)
         RandomizableTransform.__init__(self, prob)
         self.label_key = label_key
@@ -81,8 +91,9 @@ def pad_to(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
     return np.pad(array, [(0, 0)] + [(d // 2, d - d // 2) for d in diff])
 
 
-def class_centres(label: np.ndarray, num_classes: int, max_per_class: int,
-                  rng: np.random.Generator) -> list[np.ndarray]:
+def class_centres(
+    label: np.ndarray, num_classes: int, max_per_class: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Candidate patch centres per class: flat int32 indices into ``label`` (x, y, z), at most ``max_per_class`` each.
 
     One stable sort of the uint8 labels (a radix sort: linear time) groups the voxels of every
@@ -93,7 +104,7 @@ def class_centres(label: np.ndarray, num_classes: int, max_per_class: int,
     bounds = np.searchsorted(flat[order], np.arange(num_classes + 1), side="left")
     out = []
     for c in range(num_classes):
-        idx = order[bounds[c]:bounds[c + 1]]
+        idx = order[bounds[c] : bounds[c + 1]]
         if len(idx) > max_per_class:
             idx = np.sort(idx[rng.choice(len(idx), max_per_class, replace=False)])
         out.append(idx.astype(np.int32))
@@ -120,7 +131,9 @@ class CaseCache(Sequence):
         in_ram = round(d.cache_rate * len(cases))
         self.arrays: list[CaseArrays] = []
         for k, case in enumerate(progress_bar(list(cases), desc="cache patches", disable=not progress)):
-            mmap: Literal["c"] | None = None if k < in_ram else "c"  # copy-on-write: read lazily, never written back
+            mmap: Literal["c"] | None = (
+                None if k < in_ram else "c"
+            )  # copy-on-write: read lazily, never written back
             image = pad_to(np.load(case["image"], mmap_mode=mmap), d.patch_size)
             label = pad_to(np.load(case["label"], mmap_mode=mmap), d.patch_size)
             rng = np.random.default_rng([int(cfg.seed), 0xCE, k])
@@ -128,15 +141,19 @@ class CaseCache(Sequence):
             probs = ratios * np.array([len(c) > 0 for c in centres])
             if probs.sum() <= 0:
                 raise DataError(case["label"], "no class of data.class_ratios occurs in this case")
-            self.arrays.append(CaseArrays(case.get("case_id", str(k)), image, label, centres,
-                                          np.cumsum(probs / probs.sum())))
+            self.arrays.append(
+                CaseArrays(case.get("case_id", str(k)), image, label, centres, np.cumsum(probs / probs.sum()))
+            )
 
     def __len__(self) -> int:
         return len(self.arrays)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:  # type: ignore[override]  # ints only, no slices
         a = self.arrays[k]
-        return {"image": torch.from_numpy(np.asarray(a.image)), "label": torch.from_numpy(np.asarray(a.label))}
+        return {
+            "image": torch.from_numpy(np.asarray(a.image)),
+            "label": torch.from_numpy(np.asarray(a.label)),
+        }
 
 
 def crop_start(centre: Sequence[int], size: Sequence[int], shape: Sequence[int]) -> list[int]:
@@ -152,7 +169,9 @@ class PatchDataset(torch.utils.data.Dataset):
     and the cast to float32 happen on the device (:class:`~segrap_nb.training.augment.DeviceAugment`).
     """
 
-    def __init__(self, cases: Sequence[dict], cfg: TrainConfig, start: int, length: int, progress: bool = False) -> None:
+    def __init__(
+        self, cases: Sequence[dict], cfg: TrainConfig, start: int, length: int, progress: bool = False
+    ) -> None:
         self.cases = CaseCache(cases, cfg, progress=progress)
         self.patch = [int(p) for p in cfg.data.patch_size]
         self.seed = cfg.seed
@@ -212,8 +231,16 @@ class PatchLoader:
     batch kept by the caller is never overwritten.
     """
 
-    def __init__(self, patches: PatchDataset, batch_size: int, workers: int = 0, rank: int = 0,
-                 world_size: int = 1, pin_memory: bool = False, prefetch: int = 2) -> None:
+    def __init__(
+        self,
+        patches: PatchDataset,
+        batch_size: int,
+        workers: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        pin_memory: bool = False,
+        prefetch: int = 2,
+    ) -> None:
         self.patches = patches
         self.batch_size = int(batch_size)
         self.workers = int(workers)
@@ -259,5 +286,8 @@ class ValDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         item = self.items[i]
-        return {"image": torch.from_numpy(np.load(item["image"])),
-                "label": torch.from_numpy(np.load(item["label"])), "case_id": item["case_id"]}
+        return {
+            "image": torch.from_numpy(np.load(item["image"])),
+            "label": torch.from_numpy(np.load(item["label"])),
+            "case_id": item["case_id"],
+        }

@@ -14,7 +14,9 @@ import torch
 DEVICE_ENV = "SEGRAP_DEVICE"
 
 
-def get_device(prefer: str | None = None, verbose: bool = True, local_rank: int | None = None) -> torch.device:
+def get_device(
+    prefer: str | None = None, verbose: bool = True, local_rank: int | None = None
+) -> torch.device:
     """Best available device (``prefer``, else $SEGRAP_DEVICE, else CUDA > MPS > CPU); printed."""
     name = prefer or os.environ.get(DEVICE_ENV)
     if name:
@@ -42,8 +44,9 @@ def parse_device(name: str | torch.device, source: str = "device") -> torch.devi
         raise DataError(source, f"device {str(name)!r} requested but CUDA is not available here")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise DataError(source, f"device {str(name)!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
-                                     and torch.backends.mps.is_available()):
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
         raise DataError(source, f"device {str(name)!r} requested but Apple MPS is not available here")
     if device.type not in ("cpu", "cuda", "mps"):
         raise DataError(source, f"device {str(name)!r} is not supported (use cpu, cuda, cuda:1 or mps)")
@@ -68,7 +71,9 @@ def use_amp(device: torch.device, wanted: bool = True) -> bool:
 
 def autocast(device: torch.device, enabled: bool) -> torch.autocast:
     """An autocast context for ``device``: float16 on CUDA when enabled, otherwise a no-op."""
-    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=enabled and device.type == "cuda")
+    return torch.autocast(
+        device_type=device.type, dtype=torch.float16, enabled=enabled and device.type == "cuda"
+    )
 
 
 def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:

@@ -19,8 +19,12 @@ import matplotlib.pyplot as plt
 class LivePlot:
     """Callback for :func:`segrap_nb.training.train`: loss (left) and validation DSC per group (right)."""
 
-    def __init__(self, groups: Sequence[str] = ("core6", "large", "small", "inner_ear"),
-                 live: bool = True, every: str = "val") -> None:
+    def __init__(
+        self,
+        groups: Sequence[str] = ("core6", "large", "small", "inner_ear"),
+        live: bool = True,
+        every: str = "val",
+    ) -> None:
         self.groups = tuple(groups)
         self.live = live
         self.every = every
@@ -62,8 +66,13 @@ class LivePlot:
         fig = figure(*self.figure.get_size_inches())
         a, b = fig.subplots(1, 2)
         self._draw_panels(a, b)
-        last = (f"after {self.val_steps[-1]} steps" if self.val_steps
-                else f"after {self.train_steps[-1]} steps" if self.train_steps else "no steps yet")
+        last = (
+            f"after {self.val_steps[-1]} steps"
+            if self.val_steps
+            else f"after {self.train_steps[-1]} steps"
+            if self.train_steps
+            else "no steps yet"
+        )
         fig.suptitle(phantom_title(f"training run {last}", phantom), fontsize=10)
         fig.tight_layout()
         return fig

@@ -49,7 +49,6 @@ from segrap_nb.sources import chosen_root, data_root
 from segrap_nb.training import ddp
 from segrap_nb.training.augment import DeviceAugment
 from segrap_nb.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
-from segrap_nb.training.config import TrainConfig, save_config
 from segrap_nb.training.data import PatchDataset, PatchLoader, ValDataset
 from segrap_nb.training.device import (
     autocast,
@@ -61,9 +60,10 @@ from segrap_nb.training.device import (
     use_amp,
 )
 from segrap_nb.training.inference import predict_labels
-from segrap_nb.training.metrics import confusion, dice_from_confusion, group_means
 from segrap_nb.training.model import build_model, count_parameters
 from segrap_nb.training.preprocess import PreprocessCache
+from segrap_nb.training.train_config import TrainConfig, save_config
+from segrap_nb.training.val_dice import confusion, dice_from_confusion, group_means
 
 RUN_FILES = ("config.yaml", "split.json", "metrics.jsonl", "last.pt", "best.pt")
 
@@ -78,8 +78,8 @@ def default_run_dir(cfg: TrainConfig | str = "quick", data: str | os.PathLike | 
 
     The hash covers every setting and the dataset folder, so two settings never share a folder.
     """
-    from segrap_nb.training.config import load_config
     from segrap_nb.training.runs import run_dir_for
+    from segrap_nb.training.train_config import load_config
 
     cfg = load_config(cfg) if isinstance(cfg, str) else cfg
     return run_dir_for(cfg, chosen_root(data))
@@ -92,7 +92,7 @@ def split_cases(case_ids: list[str], cfg: TrainConfig) -> tuple[list[str], list[
     if isinstance(v, int):
         if not 0 <= v < len(ids):
             raise DataError("config", f"data.val_cases={v} leaves no training case among {len(ids)}")
-        val = ids[len(ids) - v:] if v else []
+        val = ids[len(ids) - v :] if v else []
     else:
         val = list(v)
         missing = sorted(set(val) - set(ids))
@@ -165,7 +165,9 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return inner
 
 
-def validate(model: torch.nn.Module, val: ValDataset, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+def run_validation(
+    model: torch.nn.Module, val: ValDataset, cfg: TrainConfig, device: torch.device
+) -> dict[str, Any]:
     """DSC per structure (mean over the validation cases) and per group, on the training grid."""
     per_case = {}
     for i in range(len(val)):
@@ -189,8 +191,11 @@ def _run_lock(out: Path, main: bool) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DataError(out, "another segrap-nb train is writing into this run folder: "
-                                 "wait for it to finish, or choose another --out") from None
+            raise DataError(
+                out,
+                "another segrap-nb train is writing into this run folder: "
+                "wait for it to finish, or choose another --out",
+            ) from None
         try:
             yield
         finally:
@@ -232,6 +237,77 @@ def train(
         raise error from None
 
 
+@dataclass
+class _RunData:
+    """The dataset, its split and the preprocessed cache entries of a run."""
+
+    dataset: SegRapDataset
+    train_ids: list[str]
+    val_ids: list[str]
+    cache: PreprocessCache
+    train_entries: list[Any]
+    val_entries: list[Any]
+
+
+def _prepare_data(
+    cfg: TrainConfig,
+    data: str | os.PathLike | None,
+    cache_root: str | os.PathLike | None,
+    dist: ddp.DistInfo,
+    progress: bool,
+) -> _RunData:
+    """Open the dataset, split it, and preprocess every case once (rank 0 first; the others read the cache)."""
+    if dist.is_main:
+        data_root(data)  # the default phantom is generated once, by rank 0
+    ddp.barrier(dist)
+    dataset = SegRapDataset(data_root(data))
+    train_ids, val_ids = split_cases(dataset.case_ids, cfg)
+    cache = PreprocessCache(cache_root or default_cache_root(), cfg.preprocess, cfg.task)
+    if dist.is_main:
+        cache.prepare([dataset[c] for c in train_ids + val_ids], progress=progress)
+    ddp.barrier(dist)
+    return _RunData(
+        dataset,
+        train_ids,
+        val_ids,
+        cache,
+        cache.prepare([dataset[c] for c in train_ids], progress=False),
+        cache.prepare([dataset[c] for c in val_ids], progress=False),
+    )
+
+
+def _optimiser(
+    cfg: TrainConfig, model: torch.nn.Module
+) -> tuple[torch.optim.Optimizer, WarmupCosineSchedule]:
+    """AdamW with a linear warm-up then a cosine decay over ``train.steps``."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scheduler = WarmupCosineSchedule(
+        optimizer,
+        warmup_steps=min(cfg.train.warmup_steps, cfg.train.steps - 1),
+        t_total=cfg.train.steps,
+        end_lr=cfg.train.end_lr,
+    )
+    return optimizer, scheduler
+
+
+def _restore(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: WarmupCosineSchedule,
+    scaler: Any,
+    augment: DeviceAugment,
+) -> tuple[int, float, int]:
+    """Load a checkpoint into the run's objects and RNG streams; returns (step, best metric, best step)."""
+    ckpt = load_checkpoint(path, map_location="cpu")  # RNG states must stay on the CPU
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    set_rng_states(ckpt["rng"], {"augment": augment.generator})
+    return ckpt["step"], ckpt["best_metric"], ckpt["best_step"]
+
+
 def _train(
     cfg: TrainConfig,
     data: str | os.PathLike | None = None,
@@ -261,8 +337,11 @@ def _train(
         device = torch.device("cuda", dist.local_rank)
     ckpt_path = out / "last.pt"
     if ckpt_path.exists() and not resume and not overwrite:  # every rank stops, none waits
-        raise DataError(out, "already holds a run: pass resume=True (--resume) to continue it "
-                             "or overwrite=True (--overwrite) to start again")
+        raise DataError(
+            out,
+            "already holds a run: pass resume=True (--resume) to continue it "
+            "or overwrite=True (--overwrite) to start again",
+        )
     dist = ddp.init(device)
     main = dist.is_main
     if device.type == "cuda":
@@ -276,25 +355,16 @@ def _train(
     tune_backends(device)
     amp = use_amp(device, cfg.train.amp)
 
-    # -- data: preprocess once (rank 0 first), then every rank reads the cache ------------------
-    if main:
-        data_root(data)  # the default phantom is generated once, by rank 0
-    ddp.barrier(dist)
-    dataset = SegRapDataset(data_root(data))
-    train_ids, val_ids = split_cases(dataset.case_ids, cfg)
-    cache = PreprocessCache(cache_root or default_cache_root(), cfg.preprocess, cfg.task)
-    if main:
-        cache.prepare([dataset[c] for c in train_ids + val_ids], progress=progress)
-    ddp.barrier(dist)
-    train_entries = cache.prepare([dataset[c] for c in train_ids], progress=False)
-    val_entries = cache.prepare([dataset[c] for c in val_ids], progress=False)
-
-    # -- model, loss, optimiser, schedule ------------------------------------------------------
+    data_set = _prepare_data(cfg, data, cache_root, dist, progress)
+    dataset, train_ids, val_ids, cache = (
+        data_set.dataset,
+        data_set.train_ids,
+        data_set.val_ids,
+        data_set.cache,
+    )
     model = build_model(cfg).to(device)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = WarmupCosineSchedule(optimizer, warmup_steps=min(cfg.train.warmup_steps, cfg.train.steps - 1),
-                                     t_total=cfg.train.steps, end_lr=cfg.train.end_lr)
+    optimizer, scheduler = _optimiser(cfg, model)
     scaler = grad_scaler(device, amp)
     # Flips, intensity and affine run batched on the device; its generator is checkpointed.
     augment = DeviceAugment(cfg, device, rank=dist.rank, world_size=dist.world_size)
@@ -302,13 +372,7 @@ def _train(
     events: list[dict[str, Any]] = []
     metrics_path = out / "metrics.jsonl"
     if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, map_location="cpu")  # RNG states must stay on the CPU
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        step, best_metric, best_step = ckpt["step"], ckpt["best_metric"], ckpt["best_step"]
-        set_rng_states(ckpt["rng"], {"augment": augment.generator})
+        step, best_metric, best_step = _restore(ckpt_path, model, optimizer, scheduler, scaler, augment)
         events = [e for e in read_metrics(out) if e["step"] <= step]
         if main:
             _rewrite_metrics(metrics_path, events)
@@ -321,19 +385,25 @@ def _train(
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         with atomic_open(out / "split.json", "w") as fh:
-            json.dump({"data": str(dataset.root), "train": train_ids, "val": val_ids,
-                       "cache": str(cache.folder)}, fh, indent=1)
-        print(f"task {cfg.task}: {len(train_ids)} training / {len(val_ids)} validation cases; "
-              f"U-Net {cfg.model.features}, {count_parameters(model) / 1e6:.2f} M parameters; "
-              f"patch {cfg.data.patch_size} x {cfg.data.batch_size}"
-              + (f" x {dist.world_size} ranks" if dist.enabled else ""))
+            json.dump(
+                {"data": str(dataset.root), "train": train_ids, "val": val_ids, "cache": str(cache.folder)},
+                fh,
+                indent=1,
+            )
+        print(
+            f"task {cfg.task}: {len(train_ids)} training / {len(val_ids)} validation cases; "
+            f"U-Net {cfg.model.features}, {count_parameters(model) / 1e6:.2f} M parameters; "
+            f"patch {cfg.data.patch_size} x {cfg.data.batch_size}"
+            + (f" x {dist.world_size} ranks" if dist.enabled else "")
+        )
     if dist.enabled:
         if cfg.model.norm.lower() == "batch" and device.type == "cuda":
             # Batch statistics over all ranks' patches (SyncBatchNorm exists on CUDA only; on
             # CPU each rank normalises its own batch and DDP broadcasts rank 0's running stats).
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     total = cfg.train.steps
     if step >= total:
         if main:
@@ -342,12 +412,22 @@ def _train(
         return TrainResult(out, step, best_step, best_metric, events, ddp.weights_digest(_unwrap(model)))
 
     per_step = cfg.data.batch_size * dist.world_size
-    patches = PatchDataset([e.as_dict() for e in train_entries], cfg, start=step * per_step,
-                           length=(total - step) * per_step, progress=progress and main)
+    patches = PatchDataset(
+        [e.as_dict() for e in data_set.train_entries],
+        cfg,
+        start=step * per_step,
+        length=(total - step) * per_step,
+        progress=progress and main,
+    )
     # Each rank takes every world_size-th sample number (as DistributedSampler(shuffle=False)).
-    loader = PatchLoader(patches, cfg.data.batch_size, rank=dist.rank, world_size=dist.world_size,
-                         **loader_options(device, cfg.data.num_workers))
-    val_set = ValDataset([e.as_dict() for e in val_entries], cfg)
+    loader = PatchLoader(
+        patches,
+        cfg.data.batch_size,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        **loader_options(device, cfg.data.num_workers),
+    )
+    val_set = ValDataset([e.as_dict() for e in data_set.val_entries], cfg)
 
     def emit(event: dict[str, Any]) -> None:
         events.append(event)
@@ -359,15 +439,23 @@ def _train(
 
     def checkpoint_state() -> dict[str, Any]:
         return {
-            "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step,
-            "config": cfg.to_dict(), "rng": rng_states({"augment": augment.generator}), "best_metric": best_metric,
-            "best_step": best_step, "train_cases": train_ids, "val_cases": val_ids,
+            "model": _unwrap(model).state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "step": step,
+            "config": cfg.to_dict(),
+            "rng": rng_states({"augment": augment.generator}),
+            "best_metric": best_metric,
+            "best_step": best_step,
+            "train_cases": train_ids,
+            "val_cases": val_ids,
         }
 
     model.train()
-    bar = progress_bar(total=total, initial=step, desc="train", disable=not (progress and main),
-                       dynamic_ncols=True)
+    bar = progress_bar(
+        total=total, initial=step, desc="train", disable=not (progress and main), dynamic_ncols=True
+    )
     sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
     t_start = time.perf_counter()
     it = iter(loader)
@@ -396,26 +484,40 @@ def _train(
         if step % cfg.train.log_every == 0 or step == total:
             n = sums["n"]
             bar.set_postfix(loss=f"{sums['loss'] / n:.3f}")
-            emit({"kind": "train", "step": step, "loss": sums["loss"] / n,
-                  "lr": float(optimizer.param_groups[0]["lr"]),
-                  "data_s": sums["data"] / n, "compute_s": sums["compute"] / n,
-                  "patches_per_s": per_step * n / max(sums["data"] + sums["compute"], 1e-9),
-                  "elapsed_s": time.perf_counter() - t_start})
+            emit(
+                {
+                    "kind": "train",
+                    "step": step,
+                    "loss": sums["loss"] / n,
+                    "lr": float(optimizer.param_groups[0]["lr"]),
+                    "data_s": sums["data"] / n,
+                    "compute_s": sums["compute"] / n,
+                    "patches_per_s": per_step * n / max(sums["data"] + sums["compute"], 1e-9),
+                    "elapsed_s": time.perf_counter() - t_start,
+                }
+            )
             sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
         stopping = stop_at is not None and step >= stop_at
         do_val = step == total or stopping or (cfg.train.val_every and step % cfg.train.val_every == 0)
         if do_val:
             if main:
                 t_val = time.perf_counter()
-                result = validate(_unwrap(model), val_set, cfg, device) if len(val_set) else None
+                result = run_validation(_unwrap(model), val_set, cfg, device) if len(val_set) else None
                 if result is not None:
                     score = result["groups"][cfg.train.select_group]
                     improved = score > best_metric
                     if improved:
                         best_metric, best_step = score, step
-                    emit({"kind": "val", "step": step, "groups": result["groups"],
-                          "structures": result["structures"], "val_s": time.perf_counter() - t_val,
-                          "best": improved})
+                    emit(
+                        {
+                            "kind": "val",
+                            "step": step,
+                            "groups": result["groups"],
+                            "structures": result["structures"],
+                            "val_s": time.perf_counter() - t_val,
+                            "best": improved,
+                        }
+                    )
                     shown = ", ".join(f"{g} {v:.3f}" for g, v in result["groups"].items())
                     bar.write(f"step {step}: validation DSC {shown}" + (" (best)" if improved else ""))
                 state = checkpoint_state()

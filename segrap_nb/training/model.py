@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from monai.networks.nets import UNet
 
-from segrap_nb.training.config import TrainConfig
+from segrap_nb.training.train_config import TrainConfig
 
 IN_CHANNELS = 2  # plain CT, contrast-enhanced CT
 

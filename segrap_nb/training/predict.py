@@ -27,6 +27,7 @@ from segrap_nb.io.guards import Manifest, check_writable, refuse_overlap, write_
 from segrap_nb.io.nifti import read_header, write_nifti
 from segrap_nb.progress import progress_bar
 from segrap_nb.sources import data_root
+from segrap_nb.training.checkpoint import Which
 
 
 def predict(
@@ -34,7 +35,7 @@ def predict(
     out: str | os.PathLike,
     data: str | os.PathLike | None = None,
     cases: list[str] | None = None,
-    which: str = "best",
+    which: Which = "best",
     masks: bool = True,
     device=None,
     progress: bool = True,
@@ -58,7 +59,8 @@ def predict(
     names = list(L.structures(task)) if masks else []
     Manifest(out).claim(  # only files this kit wrote may be replaced
         [f"{ONEHOT_DIR}/Task00{task}/{c}.nii.gz" for c in ids]
-        + [f"{IMAGES_DIR}/{c}/{n}.nii.gz" for c in ids for n in names])
+        + [f"{IMAGES_DIR}/{c}/{n}.nii.gz" for c in ids for n in names]
+    )
     written = []
     if progress:
         print(f"predicting {len(ids)} case(s) with {info['path']} (step {info['step']}, task {task})")
@@ -82,7 +84,7 @@ def predict_file(
     ct: str | os.PathLike | FileRef,
     contrast_ct: str | os.PathLike | FileRef,
     out: str | os.PathLike | None = None,
-    which: str = "best",
+    which: Which = "best",
     device=None,
 ):
     """Segment one new patient from its two CT files (plain, contrast; paths or zip members).
@@ -97,8 +99,10 @@ def predict_file(
     from segrap_nb.training.device import get_device
     from segrap_nb.training.inference import load_run, predict_case
 
-    refs = {key: f if isinstance(f, FileRef) else FileRef(Path(f).expanduser())
-            for key, f in (("image", ct), ("image_contrast", contrast_ct))}
+    refs = {
+        key: f if isinstance(f, FileRef) else FileRef(Path(f).expanduser())
+        for key, f in (("image", ct), ("image_contrast", contrast_ct))
+    }
     for ref in refs.values():
         if ref.member is None and not ref.path.is_file():
             raise DataError(ref.path, "no such CT file")
@@ -120,12 +124,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb predict``."""
     parser.add_argument("--run", required=True, help="run folder written by segrap-nb train")
     parser.add_argument("--out", required=True, help="output folder (release layout)")
-    parser.add_argument("--data", default=None,
-                        help="dataset folder or zip (default: $SEGRAP_DATA, else the quick phantom)")
+    parser.add_argument(
+        "--data", default=None, help="dataset folder or zip (default: $SEGRAP_DATA, else the quick phantom)"
+    )
     parser.add_argument("--cases", nargs="+", default=None, help="case ids (default: every case)")
     parser.add_argument("--checkpoint", default="best", help="best (default), last, or a .pt file")
-    parser.add_argument("--no-masks", action="store_true",
-                        help="write only the one-hot maps, not the per-structure masks")
+    parser.add_argument(
+        "--no-masks", action="store_true", help="write only the one-hot maps, not the per-structure masks"
+    )
     parser.add_argument("--device", default=None, help="force a device (cpu, cuda, mps)")
 
 
@@ -134,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     from segrap_nb.training.device import parse_device
 
     device = parse_device(args.device, "--device") if args.device else None
-    files = predict(args.run, args.out, args.data, args.cases, args.checkpoint,
-                    masks=not args.no_masks, device=device)
+    files = predict(
+        args.run, args.out, args.data, args.cases, args.checkpoint, masks=not args.no_masks, device=device
+    )
     print(f"wrote {len(files)} prediction(s) to {args.out}")
     return 0

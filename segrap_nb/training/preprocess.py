@@ -47,7 +47,7 @@ from segrap_nb.grid import same_affine, spacing_mm
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import Case
 from segrap_nb.progress import progress_bar
-from segrap_nb.training.config import PreprocessConfig
+from segrap_nb.training.train_config import PreprocessConfig
 
 #: Bump when the preprocessing code changes what it writes: old caches are then ignored.
 PREPROCESS_VERSION = 1
@@ -168,7 +168,9 @@ def body_mask(ct: np.ndarray, threshold_hu: float, source: str = "CT") -> tuple[
     return body, [[int(s.start), int(s.stop)] for s in box]
 
 
-def normalise(ct: np.ndarray, body: np.ndarray, percentiles: Sequence[float]) -> tuple[np.ndarray, list[float], list[float]]:
+def normalise(
+    ct: np.ndarray, body: np.ndarray, percentiles: Sequence[float]
+) -> tuple[np.ndarray, list[float], list[float]]:
     """Clip to body percentiles, z-score with body mean/std: (float32 array, [lo, hi], [mean, std])."""
     values = ct[body]
     lo, hi = (float(v) for v in np.percentile(values, percentiles))
@@ -187,12 +189,16 @@ def preprocess_case(
     plain = case.image(contrast=False)
     contrast = case.image(contrast=True)
     if plain.shape != contrast.shape or not same_affine(plain.affine, contrast.affine):
-        raise DataError(case.files["image_contrast"], f"grid {contrast.shape} differs from image.nii.gz {plain.shape}")
+        raise DataError(
+            case.files["image_contrast"], f"grid {contrast.shape} differs from image.nii.gz {plain.shape}"
+        )
     label_vol = None
     if with_label:
         label_vol = case.onehot_map(task)
         if label_vol.shape != plain.shape:
-            raise DataError(label_vol.source, f"label shape {label_vol.shape} differs from the CT {plain.shape}")
+            raise DataError(
+                label_vol.source, f"label shape {label_vol.shape} differs from the CT {plain.shape}"
+            )
         if int(label_vol.array.max(initial=0)) > L.max_label(task):
             raise DataError(label_vol.source, f"labels above {L.max_label(task)} in a task {task} map")
 
@@ -312,8 +318,12 @@ class PreprocessCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         settings_file = self.folder / "settings.json"
         if not settings_file.exists():
-            _atomic_write_text(settings_file, json.dumps(
-                {"version": PREPROCESS_VERSION, "task": self.task, **asdict(self.settings)}, indent=2))
+            _atomic_write_text(
+                settings_file,
+                json.dumps(
+                    {"version": PREPROCESS_VERSION, "task": self.task, **asdict(self.settings)}, indent=2
+                ),
+            )
         image, label, meta = preprocess_case(case, self.settings, self.task)
         assert label is not None  # preprocess_case returns labels when with_label (the default)
         # Older entries of the same case (its files changed) are replaced.

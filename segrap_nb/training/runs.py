@@ -24,7 +24,7 @@ from segrap_nb.io.atomic import atomic_open
 if TYPE_CHECKING:
     import torch
 
-    from segrap_nb.training.config import TrainConfig
+    from segrap_nb.training.train_config import TrainConfig
 
 #: File in ``<cache>/runs`` holding the path of the run notebook 04 made last.
 LATEST_FILE = "latest.txt"
@@ -74,7 +74,7 @@ def work_per_run(cfg: TrainConfig) -> float:
 
 def time_warning(cfg: TrainConfig, device: torch.device | str, phantom: bool) -> str | None:
     """A warning when ``cfg`` is far heavier than the quick setting and runs on a CPU or the phantom."""
-    from segrap_nb.training.config import load_config
+    from segrap_nb.training.train_config import load_config
 
     ratio = work_per_run(cfg) / work_per_run(load_config("quick"))
     if ratio < 3:
@@ -87,11 +87,14 @@ def time_warning(cfg: TrainConfig, device: torch.device | str, phantom: bool) ->
         reasons.append("the data are the 8-case phantom, which the quick setting already learns")
     if not reasons:
         return None
-    return (f"warning: the {cfg.name!r} setting pushes {ratio:.0f} times the patch voxels of 'quick' "
-            f"through a wider network ({cfg.train.steps} steps of {cfg.data.batch_size} x "
-            f"{list(cfg.data.patch_size)}), and " + "; ".join(reasons)
-            + ". Expect it to run many times longer than the quick setting; interrupt the "
-              "kernel to stop (resume=True continues later).")
+    return (
+        f"warning: the {cfg.name!r} setting pushes {ratio:.0f} times the patch voxels of 'quick' "
+        f"through a wider network ({cfg.train.steps} steps of {cfg.data.batch_size} x "
+        f"{list(cfg.data.patch_size)}), and "
+        + "; ".join(reasons)
+        + ". Expect it to run many times longer than the quick setting; interrupt the "
+        "kernel to stop (resume=True continues later)."
+    )
 
 
 def training_minutes(run: str | os.PathLike) -> float:

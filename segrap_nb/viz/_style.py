@@ -72,9 +72,14 @@ def error_legend(ax: Any, **kwargs: Any) -> Any:
     kwargs.setdefault("fontsize", 7)
     kwargs.setdefault("loc", "lower right")
     kwargs.setdefault("framealpha", 0.7)
-    return ax.legend(handles=[Patch(color=TP_COLOR, label="both"),
-                              Patch(color=FP_COLOR, label="false positive"),
-                              Patch(color=FN_COLOR, label="false negative")], **kwargs)
+    return ax.legend(
+        handles=[
+            Patch(color=TP_COLOR, label="both"),
+            Patch(color=FP_COLOR, label="false positive"),
+            Patch(color=FN_COLOR, label="false negative"),
+        ],
+        **kwargs,
+    )
 
 
 def organ_legend(target: Any, organs: Iterable[str], **kwargs: Any) -> Any:
@@ -115,10 +120,15 @@ def jittered_boxes(
     if boxed:
         props = {"color": box_color}
         box_kw: dict[str, Any] = dict(
-            positions=[p for _, p in boxed], widths=width, showfliers=False,
-            medianprops={"color": "black"}, whiskerprops=props, capprops=props,
+            positions=[p for _, p in boxed],
+            widths=width,
+            showfliers=False,
+            medianprops={"color": "black"},
+            whiskerprops=props,
+            capprops=props,
             boxprops=dict(props) if box_face is None else {"facecolor": box_face, "alpha": 0.7},
-            patch_artist=box_face is not None)
+            patch_artist=box_face is not None,
+        )
         if horizontal:
             box_kw.update(HORIZONTAL)
         ax.boxplot([d for d, _ in boxed], **box_kw)
@@ -140,7 +150,10 @@ def titled(table: Any, title: str, *, phantom: bool = False, precision: int = 3)
 
     # A uuid from the title (not random) and no cell ids: stored outputs stay the same per run.
     uuid = "t" + hashlib.sha1(title.encode()).hexdigest()[:8]
-    return (Styler(table, uuid=uuid, cell_ids=False, precision=precision)
-            .set_caption(phantom_title(title, phantom))
-            .set_table_styles([{"selector": "caption", "props": "caption-side: top; "
-                                "font-weight: bold; text-align: left"}]))
+    return (
+        Styler(table, uuid=uuid, cell_ids=False, precision=precision)
+        .set_caption(phantom_title(title, phantom))
+        .set_table_styles(
+            [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left"}]
+        )
+    )

@@ -74,20 +74,37 @@ ORGAN_COLORS: dict[str, tuple[int, int, int]] = _organ_colors()
 
 #: Display groups for the organ picker (an organ may belong to several groups).
 ORGAN_GROUPS: dict[str, tuple[str, ...]] = {
-    "brain": ("Brain", "BrainStem", "TemporalLobe_L", "TemporalLobe_R", "Hippocampus_L",
-              "Hippocampus_R", "Chiasm", "Pituitary"),
-    "optic pathway": ("Eye_L", "Eye_R", "Lens_L", "Lens_R", "OpticNerve_L", "OpticNerve_R",
-                      "Chiasm"),
+    "brain": (
+        "Brain",
+        "BrainStem",
+        "TemporalLobe_L",
+        "TemporalLobe_R",
+        "Hippocampus_L",
+        "Hippocampus_R",
+        "Chiasm",
+        "Pituitary",
+    ),
+    "optic pathway": ("Eye_L", "Eye_R", "Lens_L", "Lens_R", "OpticNerve_L", "OpticNerve_R", "Chiasm"),
     "inner ear": ("Cochlea_L", "Cochlea_R", "VestibulSemi_L", "VestibulSemi_R", "IAC_L", "IAC_R"),
-    "middle ear": ("MiddleEar_L", "MiddleEar_R", "TympanicCavity_L", "TympanicCavity_R",
-                   "ETbone_L", "ETbone_R"),
-    "glands": ("Parotid_L", "Parotid_R", "Submandibular_L", "Submandibular_R", "Thyroid",
-               "Pituitary"),
+    "middle ear": (
+        "MiddleEar_L",
+        "MiddleEar_R",
+        "TympanicCavity_L",
+        "TympanicCavity_R",
+        "ETbone_L",
+        "ETbone_R",
+    ),
+    "glands": ("Parotid_L", "Parotid_R", "Submandibular_L", "Submandibular_R", "Thyroid", "Pituitary"),
     "larynx/pharynx": ("Larynx", "Larynx_Glottic", "Larynx_Supraglot", "PharynxConst"),
-    "bones and joints": ("Mandible_L", "Mandible_R", "TMjoint_L", "TMjoint_R", "Mastoid_L",
-                         "Mastoid_R"),
-    "cord, airway and swallowing": ("SpinalCord", "BrainStem", "OralCavity", "PharynxConst",
-                                    "Esophagus", "Trachea"),
+    "bones and joints": ("Mandible_L", "Mandible_R", "TMjoint_L", "TMjoint_R", "Mastoid_L", "Mastoid_R"),
+    "cord, airway and swallowing": (
+        "SpinalCord",
+        "BrainStem",
+        "OralCavity",
+        "PharynxConst",
+        "Esophagus",
+        "Trachea",
+    ),
     "tumour (GTV)": ("GTVp", "GTVnd"),
 }
 
@@ -122,8 +139,7 @@ def _specificity(name: str) -> tuple[int, int]:
     return (len(L.labels_of(name)), -list(L.OAR_NAMES).index(name) if name in L.OAR_NAMES else 0)
 
 
-def label_owner(selection: str | Iterable[str] | None = None, task: int | None = None
-                ) -> dict[int, str]:
+def label_owner(selection: str | Iterable[str] | None = None, task: int | None = None) -> dict[int, str]:
     """One-hot label id -> the most specific selected structure containing it (others absent)."""
     organs = resolve_organs(selection)
     task = _task_of(organs) if task is None else task
@@ -134,8 +150,9 @@ def label_owner(selection: str | Iterable[str] | None = None, task: int | None =
     return owner
 
 
-def label_lut(selection: str | Iterable[str] | None = None, task: int | None = None,
-              alpha: float = 1.0) -> np.ndarray:
+def label_lut(
+    selection: str | Iterable[str] | None = None, task: int | None = None, alpha: float = 1.0
+) -> np.ndarray:
     """(256, 4) float32 RGBA lookup table: one-hot label -> colour 0..255 and alpha 0..1."""
     lut = np.zeros((256, 4), dtype=np.float32)
     for lab, name in label_owner(selection, task).items():
@@ -159,8 +176,7 @@ def legend_handles(organs: str | Iterable[str] | None = None) -> list:
     """Matplotlib patches (colour + organ name) for ``ax.legend(handles=...)``."""
     from matplotlib.patches import Patch
 
-    return [Patch(facecolor=color_of(n, 1.0), edgecolor="0.3", label=n)
-            for n in resolve_organs(organs)]
+    return [Patch(facecolor=color_of(n, 1.0), edgecolor="0.3", label=n) for n in resolve_organs(organs)]
 
 
 def legend_html(organs: str | Iterable[str] | None = None, columns: int = 4) -> str:
@@ -168,10 +184,13 @@ def legend_html(organs: str | Iterable[str] | None = None, columns: int = 4) -> 
     names = resolve_organs(organs)
     cells = [
         f'<td style="padding:1px 6px;white-space:nowrap"><span style="display:inline-block;'
-        f'width:11px;height:11px;background:{hex_color(n)};border:1px solid #555;'
+        f"width:11px;height:11px;background:{hex_color(n)};border:1px solid #555;"
         f'margin-right:4px;vertical-align:middle"></span>{n}</td>'
         for n in names
     ]
-    rows = ["<tr>" + "".join(cells[i:i + columns]) + "</tr>" for i in range(0, len(cells), columns)]
-    return ('<table class="segrap-legend" style="font-size:11px;border-collapse:collapse">'
-            + "".join(rows) + "</table>")
+    rows = ["<tr>" + "".join(cells[i : i + columns]) + "</tr>" for i in range(0, len(cells), columns)]
+    return (
+        '<table class="segrap-legend" style="font-size:11px;border-collapse:collapse">'
+        + "".join(rows)
+        + "</table>"
+    )

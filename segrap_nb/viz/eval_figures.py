@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from segrap_nb import labels as L
 from segrap_nb.analysis.published import PUBLISHED_DSC
 from segrap_nb.eval.metrics import surface_metrics
-from segrap_nb.eval.tables import HIGHER_IS_BETTER, check_metric, difficulty_order, finite
+from segrap_nb.eval.tables import HIGHER_IS_BETTER, Metric, check_metric, difficulty_order, finite
 from segrap_nb.viz._style import (
     BLUE,
     FN_COLOR,
@@ -62,7 +62,7 @@ LABELS = {"dsc": "DSC", "nsd": "NSD", "hd95": "HD95 (mm)"}
 
 def boxplot_by_structure(
     per_case: pd.DataFrame,
-    metric: str = "dsc",
+    metric: Metric = "dsc",
     *,
     order: Sequence[str] | None = None,
     title: str | None = None,
@@ -94,11 +94,16 @@ def boxplot_by_structure(
     ax.set_ylim(0.3, len(names) + 0.7)
     if metric != "hd95":
         ax.set_xlim(-0.03, 1.03)
-    ax.set_xlabel(LABELS[metric] + ("  (higher is better)" if HIGHER_IS_BETTER[metric]
-                                    else "  (lower is better)"))
+    ax.set_xlabel(
+        LABELS[metric] + ("  (higher is better)" if HIGHER_IS_BETTER[metric] else "  (lower is better)")
+    )
     n_cases = per_case["case"].nunique()
-    ax.set_title(phantom_title(title or f"{LABELS[metric]} per structure over {n_cases} case(s), "
-                               "hardest on top", phantom), fontsize=9)
+    ax.set_title(
+        phantom_title(
+            title or f"{LABELS[metric]} per structure over {n_cases} case(s), hardest on top", phantom
+        ),
+        fontsize=9,
+    )
     ax.grid(axis="x", alpha=0.3)
     ax.scatter([], [], s=9, color=BLUE, label="one case")
     ax.scatter([], [], marker="D", s=14, color=OURS_COLOR, label="mean")
@@ -131,8 +136,10 @@ def _ours_dsc_percent(summary: pd.DataFrame) -> dict[str, float]:
         if gtv in rows.index:
             ours[gtv] = 100.0 * float(rows[gtv])
     if not ours:
-        raise ValueError("summary has neither the 'mean of 45 OARs' row nor a GTV row: "
-                         "pass the output of segrap_nb.eval.evaluate.summary_table")
+        raise ValueError(
+            "summary has neither the 'mean of 45 OARs' row nor a GTV row: "
+            "pass the output of segrap_nb.eval.evaluate.summary_table"
+        )
     return ours
 
 
@@ -155,8 +162,9 @@ def published_comparison(
     table = PUBLISHED_DSC[cols].copy()
     table.loc[ours] = [mine[c] for c in cols]
     table = table.round(2)
-    table.insert(0, "evaluated on", ["SegRap 2023 test set (published)"] * len(PUBLISHED_DSC)
-                 + [evaluated_on])
+    table.insert(
+        0, "evaluated on", ["SegRap 2023 test set (published)"] * len(PUBLISHED_DSC) + [evaluated_on]
+    )
     table.index.name = "mean DSC (%)"
 
     fig = figure(max(4.8, 2.0 + 1.6 * len(cols)), 3.2)
@@ -167,17 +175,22 @@ def published_comparison(
         is_ours = r == len(rows) - 1
         x = np.arange(len(cols)) + (r - (len(rows) - 1) / 2) * width
         values = table.loc[row, cols].to_numpy(float)
-        bars = ax.bar(x, values, width * 0.92, label=f"{row} ({table.loc[row, 'evaluated on']})",
-                      color=OURS_COLOR if is_ours else PUBLISHED_COLOR,
-                      alpha=1.0 if is_ours else 0.45 + 0.35 * r, hatch="//" if is_ours else None,
-                      edgecolor="white" if is_ours else None)
+        bars = ax.bar(
+            x,
+            values,
+            width * 0.92,
+            label=f"{row} ({table.loc[row, 'evaluated on']})",
+            color=OURS_COLOR if is_ours else PUBLISHED_COLOR,
+            alpha=1.0 if is_ours else 0.45 + 0.35 * r,
+            hatch="//" if is_ours else None,
+            edgecolor="white" if is_ours else None,
+        )
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.set_xticks(np.arange(len(cols)), cols, fontsize=8)
     ax.set_ylim(0, 105)
     ax.set_ylabel("mean DSC (%)")
     ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
-    ax.set_title(phantom_title("published (real test set) vs ours: not the same data", phantom),
-                 fontsize=9)
+    ax.set_title(phantom_title("published (real test set) vs ours: not the same data", phantom), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return Comparison(table, fig)
@@ -192,7 +205,7 @@ def volume_vs_dsc(
     per_case: pd.DataFrame,
     volumes: pd.DataFrame,
     *,
-    metric: str = "dsc",
+    metric: Metric = "dsc",
     annotate: int = 8,
     phantom: bool = False,
 ) -> Figure:
@@ -205,17 +218,20 @@ def volume_vs_dsc(
     the largest, are named. The title gives Spearman's rank correlation of volume and score.
     """
     metric = check_metric(metric)
-    df = per_case.merge(volumes[["case", "structure", "cm3"]], on=["case", "structure"],
-                        how="inner", validate="one_to_one")
+    df = per_case.merge(
+        volumes[["case", "structure", "cm3"]], on=["case", "structure"], how="inner", validate="one_to_one"
+    )
     absent = int((df["cm3"] <= 0).sum())
     df = df[df["cm3"] > 0].assign(v=finite(df[metric].astype(float))).dropna(subset=["v"])
     fig = figure(6.5, 4.0)
     ax = fig.add_subplot()
-    ax.scatter(df["cm3"], df["v"], s=12, color=BLUE, alpha=0.6, linewidths=0,
-               label="one structure in one case")
+    ax.scatter(
+        df["cm3"], df["v"], s=12, color=BLUE, alpha=0.6, linewidths=0, label="one structure in one case"
+    )
     means = df.groupby("structure").agg(cm3=("cm3", "mean"), v=("v", "mean"))
-    ax.scatter(means["cm3"], means["v"], s=26, marker="D", color=OURS_COLOR, linewidths=0,
-               label="structure mean")
+    ax.scatter(
+        means["cm3"], means["v"], s=26, marker="D", color=OURS_COLOR, linewidths=0, label="structure mean"
+    )
     by_size = means.sort_values("cm3")
     if annotate > 0 and len(by_size):
         # Structures spread evenly over the volume range: readable labels even when many
@@ -224,8 +240,13 @@ def volume_vs_dsc(
         for n, i in enumerate(picks.astype(int)):
             name, row = by_size.index[i], by_size.iloc[i]
             # Alternate above and below the marker: neighbours on the x axis do not collide.
-            ax.annotate(name, (row["cm3"], row["v"]), fontsize=6.5,
-                        xytext=(3, 4 if n % 2 == 0 else -10), textcoords="offset points")
+            ax.annotate(
+                name,
+                (row["cm3"], row["v"]),
+                fontsize=6.5,
+                xytext=(3, 4 if n % 2 == 0 else -10),
+                textcoords="offset points",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("ground-truth volume (cm³, log scale)")
     ax.set_ylabel(LABELS[metric])
@@ -233,8 +254,12 @@ def volume_vs_dsc(
         ax.set_ylim(-0.03, 1.05)
     rho = df["cm3"].corr(df["v"], method="spearman") if len(df) > 2 else math.nan
     note = f"; {absent} absent from the ground truth left out" if absent else ""
-    ax.set_title(phantom_title(f"{LABELS[metric]} vs organ volume: Spearman ρ = {rho:.2f} "
-                               f"({len(df)} points{note})", phantom), fontsize=9)
+    ax.set_title(
+        phantom_title(
+            f"{LABELS[metric]} vs organ volume: Spearman ρ = {rho:.2f} ({len(df)} points{note})", phantom
+        ),
+        fontsize=9,
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right" if HIGHER_IS_BETTER[metric] else "upper right")
     fig.tight_layout()
@@ -269,13 +294,14 @@ def worst_case_figures(
     for row in worst.itertuples(index=False):
         if row.case not in loaded:
             gt_case = gt_ds[row.case]
-            loaded = {row.case: (gt_case.image(), pred_ds[row.case].onehot_map(task),
-                                 gt_case.onehot_map(task))}
+            loaded = {
+                row.case: (gt_case.image(), pred_ds[row.case].onehot_map(task), gt_case.onehot_map(task))
+            }
         image, pred, gt = loaded[row.case]
-        title = (f"{row.case} · {row.structure}: DSC {row.dsc:.3f}, NSD {row.nsd:.3f}, "
-                 f"HD95 {row.hd95:.1f} mm")
-        figures.append(plot_prediction_vs_truth(image, pred, gt, row.structure, task=task,
-                                                title=title, **kwargs))
+        title = f"{row.case} · {row.structure}: DSC {row.dsc:.3f}, NSD {row.nsd:.3f}, HD95 {row.hd95:.1f} mm"
+        figures.append(
+            plot_prediction_vs_truth(image, pred, gt, row.structure, task=task, title=title, **kwargs)
+        )
     return figures
 
 
@@ -291,12 +317,12 @@ def plot_shift_sweep(table: pd.DataFrame, tolerance_mm: float | None = None) -> 
     for (r, vol), group in table.groupby(["radius_mm", "volume_cm3"], sort=True):
         g = group.sort_values("shift_mm")
         for ax, m in zip(axes, ("dsc", "nsd", "hd95")):
-            ax.plot(g["shift_mm"], g[m], marker="o", ms=4,
-                    label=f"radius {r:g} mm ({vol:.2f} cm³)")
+            ax.plot(g["shift_mm"], g[m], marker="o", ms=4, label=f"radius {r:g} mm ({vol:.2f} cm³)")
     for ax, m in zip(axes, ("dsc", "nsd", "hd95")):
         ax.set_xlabel("shift (mm)")
-        ax.set_title(LABELS[m] + (f" at {tolerance_mm:g} mm" if m == "nsd" and tolerance_mm
-                                  else ""), fontsize=9)
+        ax.set_title(
+            LABELS[m] + (f" at {tolerance_mm:g} mm" if m == "nsd" and tolerance_mm else ""), fontsize=9
+        )
         ax.grid(alpha=0.3)
         if m != "hd95":
             ax.set_ylim(-0.03, 1.03)
@@ -308,8 +334,14 @@ def plot_shift_sweep(table: pd.DataFrame, tolerance_mm: float | None = None) -> 
     return fig
 
 
-def plot_toy(pred: np.ndarray, truth: np.ndarray, spacing_mm: tuple[float, float, float],
-             tolerance_mm: float = 1.0, axis: int = 2, title: str = "") -> Figure:
+def plot_toy(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    tolerance_mm: float = 1.0,
+    axis: int = 2,
+    title: str = "",
+) -> Figure:
     """The central slice of a toy pair: both (green), false positive (magenta), false negative
     (blue); the title gives DSC, NSD at ``tolerance_mm`` and HD95 of the whole 3D masks."""
     score = surface_metrics(pred, truth, spacing_mm, tolerance_mm)
@@ -321,12 +353,13 @@ def plot_toy(pred: np.ndarray, truth: np.ndarray, spacing_mm: tuple[float, float
     rows, cols = [s for a, s in enumerate(spacing_mm) if a != axis]
     fig = figure(3.6, 3.6)
     ax = fig.add_subplot()
-    ax.imshow(rgb, interpolation="nearest",
-              extent=(0, p.shape[1] * cols, p.shape[0] * rows, 0))
+    ax.imshow(rgb, interpolation="nearest", extent=(0, p.shape[1] * cols, p.shape[0] * rows, 0))
     ax.set_xlabel("mm")
     error_legend(ax, fontsize=6)
-    ax.set_title((title + "\n" if title else "")
-                 + f"DSC {score.dsc:.3f}  NSD@{tolerance_mm:g}mm {score.nsd:.3f}  "
-                 f"HD95 {score.hd95:.2f} mm", fontsize=8)
+    ax.set_title(
+        (title + "\n" if title else "") + f"DSC {score.dsc:.3f}  NSD@{tolerance_mm:g}mm {score.nsd:.3f}  "
+        f"HD95 {score.hd95:.2f} mm",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig

@@ -101,12 +101,15 @@ def itkwidgets_available(check_network: bool = True, timeout_s: float = 2.0) -> 
     if switch == "force":
         return True, ""
     if not os.environ.get("JPY_SESSION_NAME"):
-        return False, ("headless run (nbconvert/nbclient/nbval) or a front end without a "
-                       "Jupyter server session: no viewer can answer")
-    for module, why in (("itkwidgets", "itkwidgets is not installed (pip install "
-                                       "'itkwidgets[lab]>=1.0a55')"),
-                        ("imjoy_jupyterlab_extension", "the ImJoy JupyterLab extension is missing"),
-                        ("imjoy_elfinder", "imjoy-elfinder is missing")):
+        return False, (
+            "headless run (nbconvert/nbclient/nbval) or a front end without a "
+            "Jupyter server session: no viewer can answer"
+        )
+    for module, why in (
+        ("itkwidgets", "itkwidgets is not installed (pip install 'itkwidgets[lab]>=1.0a55')"),
+        ("imjoy_jupyterlab_extension", "the ImJoy JupyterLab extension is missing"),
+        ("imjoy_elfinder", "imjoy-elfinder is missing"),
+    ):
         if importlib.util.find_spec(module) is None:
             return False, why
     for dist, minimum in (("jupyterlab", (4,)), ("notebook", (7,))):
@@ -172,8 +175,10 @@ def _local_viewer_url(server: str, timeout_s: float) -> tuple[str | None, str]:
     manifest = itk_assets.installed_manifest()
     if manifest is None:
         return None, "not installed (make itk-viewer)"
-    if manifest.get("itkwidgets") != wanted.itkwidgets or \
-            manifest.get(itk_assets.EXTENSION) != wanted.imjoy_extension:
+    if (
+        manifest.get("itkwidgets") != wanted.itkwidgets
+        or manifest.get(itk_assets.EXTENSION) != wanted.imjoy_extension
+    ):
         return None, "built for other itkwidgets/ImJoy versions (make itk-viewer)"
     base = f"{server}lab/extensions/{itk_assets.EXTENSION}/static/{itk_assets.OFFLINE}/"
     try:  # the server must serve it: its config names the folder (started after install)
@@ -222,8 +227,9 @@ def to_itk_image(array: np.ndarray, affine: np.ndarray, step: int = 1) -> Any:
     return image
 
 
-def organ_label_image(onehot: np.ndarray, organs: str | Iterable[str] = "all", task: int = 1
-                      ) -> tuple[np.ndarray, dict[int, str]]:
+def organ_label_image(
+    onehot: np.ndarray, organs: str | Iterable[str] = "all", task: int = 1
+) -> tuple[np.ndarray, dict[int, str]]:
     """Relabel a one-hot map so each chosen organ has its own id 1..n; returns (map, id -> name)."""
     names = resolve_organs(organs)
     owner = label_owner(names, task)
@@ -271,8 +277,10 @@ def show_3d(
     assert source is not None
     if not quiet:
         print(source.describe())
-    kwargs: dict[str, Any] = {"vmin": SOFT_TISSUE[1] - SOFT_TISSUE[0] / 2,
-                              "vmax": SOFT_TISSUE[1] + SOFT_TISSUE[0] / 2}
+    kwargs: dict[str, Any] = {
+        "vmin": SOFT_TISSUE[1] - SOFT_TISSUE[0] / 2,
+        "vmax": SOFT_TISSUE[1] + SOFT_TISSUE[0] / 2,
+    }
     if source.kind == "local":
         # viewer.py reads this module global when it opens the window; the "reference" UI is
         # built into the viewer, the other two load their code from a public CDN.

@@ -38,21 +38,24 @@ from pathlib import Path
 VIEWER_FOR_ITKWIDGETS: dict[str, str] = {"1.0a55": "14.51.0"}
 #: imjoy-jupyterlab-extension version -> the npm packages its bundle loads from CDNs.
 IMJOY_ASSETS: dict[str, dict[str, str]] = {
-    "0.2.6": {"vue": "2.6.10", "vue-js-modal": "1.3.35", "imjoy-core": "0.14.5",
-              "imjoy-rpc": "0.5.59"},
+    "0.2.6": {"vue": "2.6.10", "vue-js-modal": "1.3.35", "imjoy-core": "0.14.5", "imjoy-rpc": "0.5.59"},
 }
 EXTENSION = "imjoy-jupyterlab-extension"
 OFFLINE = "segrap-offline"  # folder name under the copied extension's static/
 CONFIG_NAME = "jupyter_lab_config.json"
 
 # Loaded first by the patched chunk: the folder of the local assets, from the chunk's own URL.
-_BASE_JS = ("window.__segrapOffline = new URL('" + OFFLINE + "/', document.currentScript ? "
-            "document.currentScript.src : window.location.href).href;\n")
+_BASE_JS = (
+    "window.__segrapOffline = new URL('" + OFFLINE + "/', document.currentScript ? "
+    "document.currentScript.src : window.location.href).href;\n"
+)
 # vue-window's only use in the JupyterLab extension is Vue.use(VueWindow): its window manager is
 # switched off there, so the package is not needed, and it is not on the npm registry.
-_VUE_WINDOW_JS = ("/* segrap-nb: vue-window is unused by imjoy-jupyterlab-extension (no window "
-                  "manager); Vue.use() needs an object. */\n"
-                  "window.VueWindow = window.VueWindow || { install: function () {} };\n")
+_VUE_WINDOW_JS = (
+    "/* segrap-nb: vue-window is unused by imjoy-jupyterlab-extension (no window "
+    "manager); Vue.use() needs an object. */\n"
+    "window.VueWindow = window.VueWindow || { install: function () {} };\n"
+)
 
 
 class AssetError(RuntimeError):
@@ -121,11 +124,15 @@ def required_versions() -> Versions:
     except importlib.metadata.PackageNotFoundError as exc:
         raise AssetError(f"{exc.name} is not installed (pip install 'itkwidgets[lab]')") from exc
     if itkw not in VIEWER_FOR_ITKWIDGETS:
-        raise AssetError(f"itkwidgets {itkw} is not one of the versions the kit knows the viewer "
-                         f"of ({', '.join(VIEWER_FOR_ITKWIDGETS)})")
+        raise AssetError(
+            f"itkwidgets {itkw} is not one of the versions the kit knows the viewer "
+            f"of ({', '.join(VIEWER_FOR_ITKWIDGETS)})"
+        )
     if ext not in IMJOY_ASSETS:
-        raise AssetError(f"{EXTENSION} {ext} is not one of the versions the kit can make "
-                         f"offline ({', '.join(IMJOY_ASSETS)})")
+        raise AssetError(
+            f"{EXTENSION} {ext} is not one of the versions the kit can make "
+            f"offline ({', '.join(IMJOY_ASSETS)})"
+        )
     return Versions(itkw, ext, VIEWER_FOR_ITKWIDGETS[itkw], IMJOY_ASSETS[ext])
 
 
@@ -143,8 +150,13 @@ def installed_extension_dir() -> Path:
 def _npm_pack(spec: str, dest: Path, npm: str) -> Path:
     """``npm pack SPEC`` into dest (npm checks the registry's integrity hash); the tarball path."""
     try:
-        out = subprocess.run([npm, "pack", "--silent", "--pack-destination", str(dest), spec],
-                             check=True, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [npm, "pack", "--silent", "--pack-destination", str(dest), spec],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     except FileNotFoundError as exc:
         raise AssetError(f"npm not found ({npm}): install Node.js to get the local viewer") from exc
     except subprocess.CalledProcessError as exc:
@@ -164,7 +176,7 @@ def _extract(tarball: Path, member_prefix: str, dest: Path) -> None:
         for member in tar.getmembers():
             if not member.isfile() or not member.name.startswith(prefix):
                 continue
-            rel = Path(member.name[len(prefix):])
+            rel = Path(member.name[len(prefix) :])
             if rel.is_absolute() or ".." in rel.parts:
                 raise AssetError(f"{tarball.name}: unsafe path {member.name}")
             target = dest / rel
@@ -188,7 +200,7 @@ def _with_base(text: str) -> str:
     """Chunk text with the line that sets ``window.__segrapOffline`` (after any "use strict")."""
     strict = '"use strict";\n'
     if text.startswith(strict):
-        return strict + _BASE_JS + text[len(strict):]
+        return strict + _BASE_JS + text[len(strict) :]
     return _BASE_JS + text
 
 
@@ -208,16 +220,20 @@ def _patch_extension(src: Path, dest: Path) -> None:
     text = core.read_text()
     local = "window.__segrapOffline + "
     for old, new in (
-        ('\\"https://cdn.jsdelivr.net/npm/vue@2.6.10/dist/vue.min.js\\"',
-         local + '\\"vue/vue.min.js\\"'),
-        ('\\"https://imjoy-team.github.io/vue-js-modal/index.js\\"',
-         local + '\\"vue-js-modal/index.js\\"'),
-        ('\\"https://imjoy-team.github.io/vue-js-modal/styles.css\\"',
-         local + '\\"vue-js-modal/styles.css\\"'),
-        ('\\"https://cdn.jsdelivr.net/npm/@oeway/vue-window@2.4.1-a/lib/index.js\\"',
-         local + '\\"vue-window/index.js\\"'),
-        ("`https://cdn.jsdelivr.net/npm/imjoy-core@${version}/dist/`",
-         "`${window.__segrapOffline}imjoy-core/`"),
+        ('\\"https://cdn.jsdelivr.net/npm/vue@2.6.10/dist/vue.min.js\\"', local + '\\"vue/vue.min.js\\"'),
+        ('\\"https://imjoy-team.github.io/vue-js-modal/index.js\\"', local + '\\"vue-js-modal/index.js\\"'),
+        (
+            '\\"https://imjoy-team.github.io/vue-js-modal/styles.css\\"',
+            local + '\\"vue-js-modal/styles.css\\"',
+        ),
+        (
+            '\\"https://cdn.jsdelivr.net/npm/@oeway/vue-window@2.4.1-a/lib/index.js\\"',
+            local + '\\"vue-window/index.js\\"',
+        ),
+        (
+            "`https://cdn.jsdelivr.net/npm/imjoy-core@${version}/dist/`",
+            "`${window.__segrapOffline}imjoy-core/`",
+        ),
     ):
         text = _replace_once(text, old, new, core.name)
     text = _with_base(text)
@@ -228,14 +244,21 @@ def _patch_extension(src: Path, dest: Path) -> None:
     entry = _replace_once(entry, f'"{old_hash}"', f'"{new_hash}"', entry_name)
 
     lib = next(static.glob("lib_index_js.*.js"))
-    text = _replace_once(lib.read_text(), "process_url_query: true,",
-                         "process_url_query: true, default_rpc_base_url: window.__segrapOffline + "
-                         "'imjoy-rpc/', default_base_frame: window.__segrapOffline + "
-                         "'imjoy-core/default_base_frame.html',", lib.name)
+    text = _replace_once(
+        lib.read_text(),
+        "process_url_query: true,",
+        "process_url_query: true, default_rpc_base_url: window.__segrapOffline + "
+        "'imjoy-rpc/', default_base_frame: window.__segrapOffline + "
+        "'imjoy-core/default_base_frame.html',",
+        lib.name,
+    )
     text = _with_base(text)
-    text = _replace_once(text, "https://imjoy.io/static/img/imjoy-logo-black.svg",
-                         "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27 "
-                         "width=%2717%27 height=%2717%27/%3E", lib.name)
+    text = _replace_once(
+        text,
+        "https://imjoy.io/static/img/imjoy-logo-black.svg",
+        "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27 width=%2717%27 height=%2717%27/%3E",
+        lib.name,
+    )
     lib_hash = lib.name.rsplit(".", 2)[-2]
     new_lib_hash = _hash(text)
     lib.unlink()
@@ -252,11 +275,15 @@ def _patch_extension(src: Path, dest: Path) -> None:
 def _patch_viewer_page(index: Path) -> None:
     """Make the viewer page load imjoy-loader and imjoy-rpc from the local copy."""
     text = index.read_text()
-    text = _replace_once(text, "https://lib.imjoy.io/imjoy-loader.js", "../imjoy-core/imjoy-loader.js",
-                         index.name)
-    text = _replace_once(text, "api_version: '0.2.3'",
-                         "api_version: '0.2.3', base_url: new URL('../imjoy-rpc/', "
-                         "window.location.href).href", index.name)
+    text = _replace_once(
+        text, "https://lib.imjoy.io/imjoy-loader.js", "../imjoy-core/imjoy-loader.js", index.name
+    )
+    text = _replace_once(
+        text,
+        "api_version: '0.2.3'",
+        "api_version: '0.2.3', base_url: new URL('../imjoy-rpc/', window.location.href).href",
+        index.name,
+    )
     index.write_text(text)
 
 
@@ -264,9 +291,11 @@ def _patch_viewer_page(index: Path) -> None:
 #: array of (value, name) pairs, and the viewer then fails on ``labelNames.has`` ("v.has is not a
 #: function") before it draws: the local copy's setter turns pairs (or an object) into a Map.
 _LABEL_NAMES_OLD = "setLabelImageLabelNames=function(e,t){void 0===t&&(t=S.images.selectedName),"
-_LABEL_NAMES_NEW = ("setLabelImageLabelNames=function(e,t){e instanceof Map||(e=new Map((Array."
-                    "isArray(e)?e:Object.entries(e)).map(function(p){return[Number(p[0]),"
-                    "String(p[1])]}))),void 0===t&&(t=S.images.selectedName),")
+_LABEL_NAMES_NEW = (
+    "setLabelImageLabelNames=function(e,t){e instanceof Map||(e=new Map((Array."
+    "isArray(e)?e:Object.entries(e)).map(function(p){return[Number(p[0]),"
+    "String(p[1])]}))),void 0===t&&(t=S.images.selectedName),"
+)
 
 
 def _patch_viewer_bundle(bundle: Path) -> None:
@@ -299,8 +328,12 @@ def install(prefix: str | os.PathLike[str] | None = None, npm: str = "npm") -> P
         (offline / "vue-window" / "index.js").write_text(_VUE_WINDOW_JS)
         _patch_viewer_page(offline / "itk-vtk-viewer" / "index.html")
         _patch_viewer_bundle(offline / "itk-vtk-viewer" / "itkVtkViewer.js")
-        manifest = {"itkwidgets": versions.itkwidgets, EXTENSION: versions.imjoy_extension,
-                    "itk-vtk-viewer": versions.viewer, **versions.assets}
+        manifest = {
+            "itkwidgets": versions.itkwidgets,
+            EXTENSION: versions.imjoy_extension,
+            "itk-vtk-viewer": versions.viewer,
+            **versions.assets,
+        }
         (offline / "manifest.json").write_text(json.dumps(manifest, indent=2))
         shutil.rmtree(packs)
         if root.exists():
@@ -332,8 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     """``install`` | ``uninstall`` | ``status``; prints one line; install failures exit 0 (fallback)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m segrap_nb.viz.itk_assets",
-                                     description="local, offline copy of the itkwidgets viewer")
+    parser = argparse.ArgumentParser(
+        prog="python -m segrap_nb.viz.itk_assets", description="local, offline copy of the itkwidgets viewer"
+    )
     parser.add_argument("action", choices=["install", "uninstall", "status"])
     parser.add_argument("--npm", default=os.environ.get("NPM", "npm"))
     parser.add_argument("--strict", action="store_true", help="exit 1 when install fails")

@@ -17,6 +17,7 @@ Conventions used by every viewer and plot of the kit:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import nibabel as nib
 import numpy as np
@@ -24,7 +25,9 @@ import numpy as np
 from segrap_nb.grid import spacing_mm
 
 #: The three planes, and the LPS axis each one holds fixed.
-PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
+#: A slice plane of the viewer and the figures.
+Plane = Literal["axial", "coronal", "sagittal"]
+PLANES: tuple[Plane, ...] = ("axial", "coronal", "sagittal")
 PLANE_AXIS: dict[str, int] = {"axial": 2, "coronal": 1, "sagittal": 0}
 #: LPS axes shown as (rows, columns) of each plane.
 PLANE_AXES: dict[str, tuple[int, int]] = {"axial": (1, 0), "coronal": (2, 0), "sagittal": (2, 1)}
@@ -53,8 +56,7 @@ class LPSVolume:
     #: nibabel orientation transform from the stored (i, j, k) axes to LPS.
     transform: np.ndarray
 
-    def to_lps_index(self, ijk: tuple[float, ...], stored_shape: tuple[int, ...]
-                     ) -> tuple[int, ...]:
+    def to_lps_index(self, ijk: tuple[float, ...], stored_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Convert a stored (i, j, k) voxel index into the matching LPS array index."""
         out = [0, 0, 0]
         for src, (dst, flip) in enumerate(self.transform):
@@ -70,8 +72,9 @@ class LPSVolume:
         raise ValueError(f"no stored axis maps to LPS axis {lps_axis}")
 
 
-def reorient_lps(array: np.ndarray, affine: np.ndarray | None,
-                 spacing: tuple[float, ...] | None = None) -> LPSVolume:
+def reorient_lps(
+    array: np.ndarray, affine: np.ndarray | None, spacing: tuple[float, ...] | None = None
+) -> LPSVolume:
     """Reorient an (i, j, k) array to LPS using the affine (a view: flips and transposes only)."""
     if array.ndim != 3:
         raise ValueError(f"expected a 3D array, got shape {array.shape}")
@@ -89,8 +92,7 @@ def reorient_lps(array: np.ndarray, affine: np.ndarray | None,
     return LPSVolume(out, tuple(new_spacing), transform)  # type: ignore[arg-type]
 
 
-def extract_plane(lps: np.ndarray, plane: str, index: int, step: int | tuple[int, int] = 1
-                  ) -> np.ndarray:
+def extract_plane(lps: np.ndarray, plane: Plane, index: int, step: int | tuple[int, int] = 1) -> np.ndarray:
     """The 2D slice ``[row, col]`` of an LPS array for display (row 0 at the top of the screen).
 
     ``index`` is along the plane's fixed LPS axis; ``step`` (rows, cols) subsamples for speed.
@@ -109,34 +111,34 @@ def extract_plane(lps: np.ndarray, plane: str, index: int, step: int | tuple[int
     return lps[index, ::cs, ::-rs].T  # sagittal: rows = S reversed, cols = P (anterior at left)
 
 
-def plane_shape(lps_shape: tuple[int, ...], plane: str) -> tuple[int, int]:
+def plane_shape(lps_shape: tuple[int, ...], plane: Plane) -> tuple[int, int]:
     """(rows, cols) in voxels of a plane of an LPS volume (before subsampling)."""
     r, c = PLANE_AXES[plane]
     return (lps_shape[r], lps_shape[c])
 
 
-def plane_spacing(spacing_lps: tuple[float, ...], plane: str) -> tuple[float, float]:
+def plane_spacing(spacing_lps: tuple[float, ...], plane: Plane) -> tuple[float, float]:
     """(row height, column width) of one displayed pixel in mm."""
     r, c = PLANE_AXES[plane]
     return (float(spacing_lps[r]), float(spacing_lps[c]))
 
 
-def plane_aspect(spacing_lps: tuple[float, ...], plane: str) -> float:
+def plane_aspect(spacing_lps: tuple[float, ...], plane: Plane) -> float:
     """``imshow(aspect=...)`` for a plane shown in voxel units: pixel height / width (mm/mm)."""
     dr, dc = plane_spacing(spacing_lps, plane)
     return dr / dc
 
 
-def plane_extent(lps_shape: tuple[int, ...], spacing_lps: tuple[float, ...], plane: str
-                 ) -> tuple[float, float, float, float]:
+def plane_extent(
+    lps_shape: tuple[int, ...], spacing_lps: tuple[float, ...], plane: Plane
+) -> tuple[float, float, float, float]:
     """``imshow(extent=...)`` in mm: (left, right, bottom, top), origin at the top-left corner."""
     nr, nc = plane_shape(lps_shape, plane)
     dr, dc = plane_spacing(spacing_lps, plane)
     return (0.0, nc * dc, nr * dr, 0.0)
 
 
-def plane_pixel(lps_index: tuple[int, ...], lps_shape: tuple[int, ...], plane: str
-                ) -> tuple[int, int]:
+def plane_pixel(lps_index: tuple[int, ...], lps_shape: tuple[int, ...], plane: Plane) -> tuple[int, int]:
     """(row, col) of an LPS voxel in a plane's display image (before subsampling)."""
     r, c = PLANE_AXES[plane]
     row = lps_index[r]
@@ -145,8 +147,9 @@ def plane_pixel(lps_index: tuple[int, ...], lps_shape: tuple[int, ...], plane: s
     return (int(row), int(lps_index[c]))
 
 
-def voxel_to_plane_mm(lps_index: tuple[int, ...], lps_shape: tuple[int, ...],
-                      spacing_lps: tuple[float, ...], plane: str) -> tuple[float, float]:
+def voxel_to_plane_mm(
+    lps_index: tuple[int, ...], lps_shape: tuple[int, ...], spacing_lps: tuple[float, ...], plane: Plane
+) -> tuple[float, float]:
     """Centre of an LPS voxel in a plane's display coordinates (x = column mm, y = row mm)."""
     r, c = PLANE_AXES[plane]
     row, col = plane_pixel(lps_index, lps_shape, plane)
@@ -167,8 +170,7 @@ def window_lut(width: float, level: float) -> np.ndarray:
     return np.round(window_values(hu, width, level) * 255.0).astype(np.uint8)
 
 
-def apply_window(hu: np.ndarray, width: float, level: float,
-                 lut: np.ndarray | None = None) -> np.ndarray:
+def apply_window(hu: np.ndarray, width: float, level: float, lut: np.ndarray | None = None) -> np.ndarray:
     """Grey levels (uint8 0..255) of a HU image; int16 input goes through the lookup table."""
     if hu.dtype == np.int16:
         lut = window_lut(width, level) if lut is None else lut
@@ -177,8 +179,9 @@ def apply_window(hu: np.ndarray, width: float, level: float,
     return np.round(window_values(hu, width, level) * 255.0).astype(np.uint8)
 
 
-def compose_overlay(grey: np.ndarray, labels: np.ndarray | None, lut_rgba: np.ndarray | None,
-                    opacity: float = 0.5) -> np.ndarray:
+def compose_overlay(
+    grey: np.ndarray, labels: np.ndarray | None, lut_rgba: np.ndarray | None, opacity: float = 0.5
+) -> np.ndarray:
     """RGB uint8 image: grey levels with label colours blended in at ``opacity`` x LUT alpha."""
     rgb = np.repeat(grey[..., None], 3, axis=2)
     if labels is None or lut_rgba is None or opacity <= 0:
@@ -202,12 +205,14 @@ def label_slice_counts(labels: np.ndarray) -> np.ndarray:
     if labels.dtype != np.uint8:
         raise TypeError(f"label map must be uint8, got {labels.dtype}")
     # Slice by slice: one bincount of the whole volume would first copy it to int64 (8x memory).
-    return np.stack([np.bincount(labels[..., k].reshape(-1, order="A"), minlength=256)
-                     for k in range(labels.shape[-1])])
+    return np.stack(
+        [np.bincount(labels[..., k].reshape(-1, order="A"), minlength=256) for k in range(labels.shape[-1])]
+    )
 
 
-def label_centroid(labels: np.ndarray, label_ids: tuple[int, ...] | list[int],
-                   slice_counts: np.ndarray | None = None) -> tuple[float, ...] | None:
+def label_centroid(
+    labels: np.ndarray, label_ids: tuple[int, ...] | list[int], slice_counts: np.ndarray | None = None
+) -> tuple[float, ...] | None:
     """Centre of mass (voxel index, the array's own axis order) of the given labels; None if absent.
 
     ``slice_counts`` is :func:`label_slice_counts` of ``labels`` when already known: only the

@@ -36,6 +36,7 @@ from segrap_nb.viz.render import (
     PLANE_DIRECTIONS,
     PLANES,
     WINDOW_PRESETS,
+    Plane,
     apply_window,
     compose_overlay,
     extract_plane,
@@ -61,8 +62,7 @@ __all__ = [
 ]
 
 
-_BONE_ORGANS = set(ORGAN_GROUPS["inner ear"] + ORGAN_GROUPS["middle ear"]
-                   + ORGAN_GROUPS["bones and joints"])
+_BONE_ORGANS = set(ORGAN_GROUPS["inner ear"] + ORGAN_GROUPS["middle ear"] + ORGAN_GROUPS["bones and joints"])
 _BRAIN_ORGANS = set(ORGAN_GROUPS["brain"]) - {"Pituitary"}
 
 
@@ -89,8 +89,9 @@ def _window_of(window: str | tuple[float, float], organ: str | None) -> tuple[fl
     return WINDOW_PRESETS[window] if isinstance(window, str) else window
 
 
-def _crop_box(centre: tuple[float, float], size_mm: float, spacing: tuple[float, float],
-              shape: tuple[int, int]) -> tuple[slice, slice]:
+def _crop_box(
+    centre: tuple[float, float], size_mm: float, spacing: tuple[float, float], shape: tuple[int, int]
+) -> tuple[slice, slice]:
     """Row/col slices of a size_mm square around a (row, col) pixel, clamped to the image."""
     out = []
     for c, d, n in zip(centre, spacing, shape):
@@ -100,9 +101,15 @@ def _crop_box(centre: tuple[float, float], size_mm: float, spacing: tuple[float,
     return out[0], out[1]
 
 
-def _show(ax: Any, grey: np.ndarray, masks: list[tuple[np.ndarray, tuple[float, ...]]],
-          box: tuple[slice, slice], spacing: tuple[float, float], opacity: float,
-          contour: bool = True) -> None:
+def _show(
+    ax: Any,
+    grey: np.ndarray,
+    masks: list[tuple[np.ndarray, tuple[float, ...]]],
+    box: tuple[slice, slice],
+    spacing: tuple[float, float],
+    opacity: float,
+    contour: bool = True,
+) -> None:
     """Draw a cropped grey plane with coloured masks (fill + contour), extent in mm."""
     rs, cs = box
     dr, dc = spacing
@@ -119,8 +126,14 @@ def _show(ax: Any, grey: np.ndarray, masks: list[tuple[np.ndarray, tuple[float, 
         for mask, rgb in masks:
             m = mask[rs, cs]
             if m.any() and min(m.shape) > 1:
-                ax.contour(m.astype(np.float32), levels=[0.5], colors=[rgb[:3]], linewidths=0.8,
-                           extent=extent, origin="upper")
+                ax.contour(
+                    m.astype(np.float32),
+                    levels=[0.5],
+                    colors=[rgb[:3]],
+                    linewidths=0.8,
+                    extent=extent,
+                    origin="upper",
+                )
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_aspect("equal")
@@ -135,9 +148,17 @@ def _nice_length(span_mm: float) -> float:
     return float(max(m * power for m in (1.0, 2.0, 5.0) if m * power <= target))
 
 
-def decorate(ax: Any, plane: str, *, index: int | None = None, n_slices: int | None = None,
-             letters: bool = True, scale_bar: bool = True, fontsize: float = 8.0,
-             color: str = ANNOTATION_COLOR) -> None:
+def decorate(
+    ax: Any,
+    plane: Plane,
+    *,
+    index: int | None = None,
+    n_slices: int | None = None,
+    letters: bool = True,
+    scale_bar: bool = True,
+    fontsize: float = 8.0,
+    color: str = ANNOTATION_COLOR,
+) -> None:
     """Side letters (R/L, A/P, S/I), slice index (top left, "index/last") and a scale bar.
 
     The axes must show a plane of :mod:`segrap_nb.viz.render` with its extent in mm (x to the
@@ -148,8 +169,7 @@ def decorate(ax: Any, plane: str, *, index: int | None = None, n_slices: int | N
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
     halo = [withStroke(linewidth=2, foreground="black")]
-    kw = dict(color=color, fontsize=fontsize, transform=ax.transAxes, fontweight="bold",
-              path_effects=halo)
+    kw = dict(color=color, fontsize=fontsize, transform=ax.transAxes, fontweight="bold", path_effects=halo)
     if letters:
         top, bottom, left, right = PLANE_DIRECTIONS[plane]
         ax.text(0.5, 0.985, top, ha="center", va="top", **kw)
@@ -158,22 +178,37 @@ def decorate(ax: Any, plane: str, *, index: int | None = None, n_slices: int | N
         ax.text(0.985, 0.5, right, ha="right", va="center", **kw)
     if index is not None:
         where = f"{index}" + (f"/{n_slices - 1}" if n_slices else "")  # short: beside a letter
-        ax.text(0.015, 0.985, where, ha="left", va="top", **{**kw, "fontsize": fontsize - 1,
-                                                              "fontweight": "normal"})
+        ax.text(
+            0.015,
+            0.985,
+            where,
+            ha="left",
+            va="top",
+            **{**kw, "fontsize": fontsize - 1, "fontweight": "normal"},
+        )
     if scale_bar:
         x0, x1 = ax.get_xlim()
         y0, y1 = ax.get_ylim()
         length = _nice_length(abs(x1 - x0))
         label = f"{length:g} mm"
-        bar = AnchoredSizeBar(ax.transData, length, label, "lower right", pad=0.3, color=color,
-                              frameon=False, size_vertical=abs(y1 - y0) / 150,
-                              fontproperties={"size": fontsize - 1})
+        bar = AnchoredSizeBar(
+            ax.transData,
+            length,
+            label,
+            "lower right",
+            pad=0.3,
+            color=color,
+            frameon=False,
+            size_vertical=abs(y1 - y0) / 150,
+            fontproperties={"size": fontsize - 1},
+        )
         bar.txt_label._text.set_path_effects(halo)
         ax.add_artist(bar)
 
 
-def _affine_of(vol: Volume | np.ndarray, affine: Any, spacing: Any, axcodes: str | None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _affine_of(
+    vol: Volume | np.ndarray, affine: Any, spacing: Any, axcodes: str | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(array, voxel -> mm affine) of a Volume, or of an array with its affine or axis codes."""
     if isinstance(vol, Volume):
         return vol.array, np.asarray(vol.affine if affine is None else affine, float)
@@ -181,13 +216,13 @@ def _affine_of(vol: Volume | np.ndarray, affine: Any, spacing: Any, axcodes: str
     if affine is not None:
         return arr, np.asarray(affine, float)
     if axcodes is None:
-        raise ValueError("a plain array needs affine= (voxel -> mm, e.g. a cache entry's "
-                         "meta.affine) or axcodes= (e.g. 'RAS') and spacing=; or pass a Volume")
-    world = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0),
-             "I": (2, -1.0)}
+        raise ValueError(
+            "a plain array needs affine= (voxel -> mm, e.g. a cache entry's "
+            "meta.affine) or axcodes= (e.g. 'RAS') and spacing=; or pass a Volume"
+        )
+    world = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
     codes = str(axcodes).upper()
-    if len(codes) != 3 or any(c not in world for c in codes) or \
-            {world[c][0] for c in codes} != {0, 1, 2}:
+    if len(codes) != 3 or any(c not in world for c in codes) or {world[c][0] for c in codes} != {0, 1, 2}:
         raise ValueError(f"axcodes must name one of R/L, A/P, S/I per axis, got {axcodes!r}")
     sizes = tuple(spacing) if spacing is not None else (1.0, 1.0, 1.0)
     aff = np.zeros((4, 4))
@@ -209,8 +244,7 @@ def _grey(plane_values: np.ndarray, window: str | tuple[float, float] | None) ->
     return apply_window(plane_values, float(width), float(level))
 
 
-def _richest_slice(lab: np.ndarray, organs: Iterable[str], task: int, axis: int, default: int
-                   ) -> int:
+def _richest_slice(lab: np.ndarray, organs: Iterable[str], task: int, axis: int, default: int) -> int:
     """Stored index along ``axis`` of the slice showing the most of ``organs`` (then the most
     voxels of them, then the one nearest their centroid); ``default`` when none is present."""
     lab = lab if lab.dtype == np.uint8 else lab.astype(np.uint8)
@@ -236,7 +270,7 @@ def _richest_slice(lab: np.ndarray, organs: Iterable[str], task: int, axis: int,
 class SliceShown:
     """What :func:`show_slice` drew: the plane, its slice (stored and LPS index) and organs."""
 
-    plane: str
+    plane: Plane
     index: int
     lps_index: int
     n_slices: int
@@ -251,7 +285,7 @@ def show_slice(
     affine: np.ndarray | None = None,
     spacing: tuple[float, float, float] | None = None,
     axcodes: str | None = None,
-    plane: str = "axial",
+    plane: Plane = "axial",
     index: int | None = None,
     window: str | tuple[float, float] | None = "soft tissue",
     task: int = 1,
@@ -331,15 +365,22 @@ def show_slice(
         if hit.any():
             dr, dc = plane_spacing(ct_lps.spacing, plane)
             rows, cols = np.nonzero(hit)
-            ax.set_xlim(max(cols.min() * dc - margin_mm, extent[0]),
-                        min((cols.max() + 1) * dc + margin_mm, extent[1]))
-            ax.set_ylim(min((rows.max() + 1) * dr + margin_mm, extent[2]),
-                        max(rows.min() * dr - margin_mm, extent[3]))
-    decorate(ax, plane, index=index, n_slices=n, letters=letters, scale_bar=scale_bar,
-             fontsize=fontsize)
+            ax.set_xlim(
+                max(cols.min() * dc - margin_mm, extent[0]), min((cols.max() + 1) * dc + margin_mm, extent[1])
+            )
+            ax.set_ylim(
+                min((rows.max() + 1) * dr + margin_mm, extent[2]), max(rows.min() * dr - margin_mm, extent[3])
+            )
+    decorate(ax, plane, index=index, n_slices=n, letters=letters, scale_bar=scale_bar, fontsize=fontsize)
     if legend and shown:
-        organ_legend(ax, shown, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                     ncol=1 if len(shown) <= 16 else 2, fontsize=fontsize - 1)
+        organ_legend(
+            ax,
+            shown,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            ncol=1 if len(shown) <= 16 else 2,
+            fontsize=fontsize - 1,
+        )
     if title is not None or phantom:
         ax.set_title(phantom_title(title or "", phantom), fontsize=fontsize + 1)
     return SliceShown(plane, int(index), int(lps_index), int(n), shown)
@@ -351,7 +392,7 @@ def plot_zoom(
     organs: str | Iterable[str] = "inner ear",
     *,
     affine: np.ndarray | None = None,
-    planes: Iterable[str] = ("axial", "coronal"),
+    planes: Iterable[Plane] = ("axial", "coronal"),
     window: str | tuple[float, float] | None = "bone",
     task: int = 1,
     margin_mm: float = 12.0,
@@ -372,15 +413,29 @@ def plot_zoom(
     middle = [n for n in names if not n.endswith(("_L", "_R"))]
     groups = [g + middle for g in sides if g] or [list(names)]
     planes = tuple(planes)
-    fig = Figure(figsize=(panel_inches * len(groups) + 1.8, panel_inches * len(planes) + 0.5),
-                 dpi=DPI, facecolor="white")
+    fig = Figure(
+        figsize=(panel_inches * len(groups) + 1.8, panel_inches * len(planes) + 0.5),
+        dpi=DPI,
+        facecolor="white",
+    )
     axes = np.atleast_2d(fig.subplots(len(planes), len(groups), squeeze=False))
     seen: list[str] = []
     for r, plane in enumerate(planes):
         for c, group in enumerate(groups):
-            got = show_slice(axes[r, c], image, labels, affine=affine, plane=plane,
-                             window=window, task=task, organs=group, zoom=group,
-                             margin_mm=margin_mm, opacity=opacity, legend=False)
+            got = show_slice(
+                axes[r, c],
+                image,
+                labels,
+                affine=affine,
+                plane=plane,
+                window=window,
+                task=task,
+                organs=group,
+                zoom=group,
+                margin_mm=margin_mm,
+                opacity=opacity,
+                legend=False,
+            )
             seen += [o for o in got.organs if o not in seen]
             side = "right" if group[0].endswith("_R") else "left" if group[0].endswith("_L") else ""
             axes[r, c].set_title(f"{plane}, patient's {side}" if side else plane, fontsize=9)
@@ -388,8 +443,14 @@ def plot_zoom(
         organ_legend(fig, [o for o in names if o in seen], loc="center right", fontsize=8)
     what = organs if isinstance(organs, str) else ", ".join(names)
     fig.suptitle(phantom_title(title or f"zoom on the {what}", phantom), fontsize=10)
-    fig.subplots_adjust(left=0.02, right=1 - 1.7 / fig.get_figwidth(), bottom=0.02,
-                        top=1 - 0.55 / fig.get_figheight(), wspace=0.05, hspace=0.15)
+    fig.subplots_adjust(
+        left=0.02,
+        right=1 - 1.7 / fig.get_figwidth(),
+        bottom=0.02,
+        top=1 - 0.55 / fig.get_figheight(),
+        wspace=0.05,
+        hspace=0.15,
+    )
     return fig
 
 
@@ -400,7 +461,7 @@ def organ_montage(
     *,
     affine: np.ndarray | None = None,
     task: int = 1,
-    plane: str = "axial",
+    plane: Plane = "axial",
     window: str | tuple[float, float] = "auto",
     ncols: int = 9,
     min_tile_mm: float = 30.0,
@@ -437,8 +498,9 @@ def organ_montage(
         com = label_centroid(lab, ids, counts)
         ax.set_title(name, fontsize=7, pad=2)
         if com is None:
-            ax.text(0.5, 0.5, "absent", ha="center", va="center", fontsize=8, color="0.4",
-                    transform=ax.transAxes)
+            ax.text(
+                0.5, 0.5, "absent", ha="center", va="center", fontsize=8, color="0.4", transform=ax.transAxes
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             continue
@@ -462,15 +524,19 @@ def organ_montage(
         box = _crop_box(centre, size, (dr, dc), grey.shape)
         _show(ax, grey, [(mask, color_of(name, 1.0))], box, (dr, dc), opacity)
         decorate(ax, plane, index=index, fontsize=6.5)
-    fig.suptitle(phantom_title(title or f"{len(names)} organs, {plane} slice through each "
-                               "centroid", phantom), fontsize=9, y=1 - 0.05 / height, va="top")
-    fig.subplots_adjust(left=0.005, right=0.995, bottom=0.005, top=1 - 0.5 / height,
-                        wspace=0.04, hspace=0.22)
+    fig.suptitle(
+        phantom_title(title or f"{len(names)} organs, {plane} slice through each centroid", phantom),
+        fontsize=9,
+        y=1 - 0.05 / height,
+        va="top",
+    )
+    fig.subplots_adjust(left=0.005, right=0.995, bottom=0.005, top=1 - 0.5 / height, wspace=0.04, hspace=0.22)
     return fig
 
 
-def _selection_mask(onehot: np.ndarray, selection: str | int | Iterable[Any], task: int | None
-                    ) -> tuple[np.ndarray, str]:
+def _selection_mask(
+    onehot: np.ndarray, selection: str | int | Iterable[Any], task: int | None
+) -> tuple[np.ndarray, str]:
     """Bool mask of a structure, a group, a list of structures, or a list of label ids."""
     if onehot.dtype != np.uint8:
         onehot = onehot.astype(np.uint8)
@@ -501,7 +567,7 @@ def plot_prediction_vs_truth(
     *,
     affine: np.ndarray | None = None,
     task: int | None = None,
-    plane: str = "axial",
+    plane: Plane = "axial",
     index: int | None = None,
     window: str | tuple[float, float] = "auto",
     crop_mm: float | None = None,
@@ -538,8 +604,11 @@ def plot_prediction_vs_truth(
     # Count inside the union of the two bounding boxes only: fast on a full-size volume, and
     # independent of the arrays' memory layouts (a C-order prediction vs an F-order NIfTI).
     boxes = [b for b in (bbox(p_mask), bbox(g_mask)) if b is not None]
-    box = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes))
-                for a in range(3)) if boxes else None
+    box = (
+        tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
+        if boxes
+        else None
+    )
     pc = p_mask[box] if box else np.zeros((0, 0, 0), bool)
     gc = g_mask[box] if box else np.zeros((0, 0, 0), bool)
     n_p, n_g, both = int(pc.sum()), int(gc.sum()), int(np.count_nonzero(pc & gc))
@@ -556,18 +625,27 @@ def plot_prediction_vs_truth(
             index = int(np.argmax(per_slice[::-1] if flipped else per_slice))
     dr, dc = plane_spacing(ct_lps.spacing, plane)
     gp, pp = extract_plane(g_lps, plane, index), extract_plane(p_lps, plane, index)
-    grey = apply_window(extract_plane(ct_lps.array, plane, index),
-                        *_window_of(window, label if isinstance(label, str) else None))
+    grey = apply_window(
+        extract_plane(ct_lps.array, plane, index),
+        *_window_of(window, label if isinstance(label, str) else None),
+    )
     union = gp | pp
     if crop_mm == 0 or (crop_mm is None and not union.any()):
         box = (slice(0, grey.shape[0]), slice(0, grey.shape[1]))
     else:
-        rows, cols = np.nonzero(union) if union.any() else (np.array([grey.shape[0] // 2]),
-                                                             np.array([grey.shape[1] // 2]))
+        rows, cols = (
+            np.nonzero(union)
+            if union.any()
+            else (np.array([grey.shape[0] // 2]), np.array([grey.shape[1] // 2]))
+        )
         centre = ((rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2)
         size = crop_mm or max(40.0, 1.5 * max((np.ptp(rows) + 1) * dr, (np.ptp(cols) + 1) * dc))
         box = _crop_box(centre, size, (dr, dc), grey.shape)
-    single = structure_or_labels if isinstance(structure_or_labels, str) and structure_or_labels in L.OAR_TO_ONEHOT else None
+    single = (
+        structure_or_labels
+        if isinstance(structure_or_labels, str) and structure_or_labels in L.OAR_TO_ONEHOT
+        else None
+    )
     colour = color_of(single, 1.0) if single else (1.0, 0.85, 0.0)
     fig = Figure(figsize=(panel_inches * 3, panel_inches * 1.25), dpi=dpi)
     axes = fig.subplots(1, 3)
@@ -576,8 +654,15 @@ def plot_prediction_vs_truth(
     axes[0].set_title("ground truth", fontsize=9)
     _show(axes[1], grey, [(pp, colour)], box, (dr, dc), opacity)
     axes[1].set_title("prediction", fontsize=9)
-    _show(axes[2], grey, [(gp & pp, TP_COLOR), (pp & ~gp, FP_COLOR), (gp & ~pp, FN_COLOR)],
-          box, (dr, dc), max(opacity, 0.6), contour=False)
+    _show(
+        axes[2],
+        grey,
+        [(gp & pp, TP_COLOR), (pp & ~gp, FP_COLOR), (gp & ~pp, FN_COLOR)],
+        box,
+        (dr, dc),
+        max(opacity, 0.6),
+        contour=False,
+    )
     axes[2].set_title("difference", fontsize=9)
     for ax in axes:
         decorate(ax, plane, index=index, n_slices=n_slices)
@@ -600,4 +685,3 @@ def plot_prediction_vs_truth(
     )
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1, top=0.8, wspace=0.04)
     return fig
-

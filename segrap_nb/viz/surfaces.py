@@ -44,8 +44,7 @@ def organ_mesh(
         return None
     spacing = np.asarray(spacing_mm(affine))
     pad = 2
-    box = tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n))
-                for s, n in zip(found, mask.shape))
+    box = tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(found, mask.shape))
     crop = np.zeros(tuple(s.stop - s.start + 2 * pad for s in box), dtype=np.float32)
     inner = tuple(slice(pad, pad + s.stop - s.start) for s in box)
     crop[inner] = np.asarray(mask[box], dtype=np.float32)  # zero border: closed surfaces

@@ -39,6 +39,7 @@ from segrap_nb.viz.render import (
     PLANES,
     WINDOW_PRESETS,
     LPSVolume,
+    Plane,
     apply_window,
     compose_overlay,
     extract_plane,
@@ -144,8 +145,7 @@ class SliceViewer:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_case(cls, case: Any, task: int = 1, contrast: bool = True, **kwargs: Any
-                  ) -> SliceViewer:
+    def from_case(cls, case: Any, task: int = 1, contrast: bool = True, **kwargs: Any) -> SliceViewer:
         """Viewer for one dataset case: its CT, contrast CT (if present) and one-hot map."""
         image = case.image()
         ctr = case.image(contrast=True) if contrast and "image_contrast" in case.files else None
@@ -156,7 +156,7 @@ class SliceViewer:
         kwargs.setdefault("title", f"{case.case_id}")
         return cls(image, labels, ctr, task=task, **kwargs)
 
-    def _steps(self, plane: str) -> tuple[int, int]:
+    def _steps(self, plane: Plane) -> tuple[int, int]:
         r, c = PLANE_AXES[plane]
         n = self.max_display_px
         return (max(1, -(-self.shape[r] // n)), max(1, -(-self.shape[c] // n)))
@@ -167,11 +167,13 @@ class SliceViewer:
             left, right, bottom, top = plane_extent(self.shape, self.spacing, p)
             widths.append((right - left) / max(bottom - top, 1e-6))
         ratios = [min(w, 1.6) for w in widths]  # panel width / height, capped for tall necks
-        self.figure = Figure(figsize=(panel_inches * sum(ratios), panel_inches),
-                             dpi=self.dpi, facecolor="black")
+        self.figure = Figure(
+            figsize=(panel_inches * sum(ratios), panel_inches), dpi=self.dpi, facecolor="black"
+        )
         FigureCanvasAgg(self.figure)
-        grid = self.figure.add_gridspec(1, 3, width_ratios=ratios, left=0.01, right=0.99,
-                                        bottom=0.02, top=0.9, wspace=0.04)
+        grid = self.figure.add_gridspec(
+            1, 3, width_ratios=ratios, left=0.01, right=0.99, bottom=0.02, top=0.9, wspace=0.04
+        )
         self.axes: dict[str, Any] = {}
         self.images: dict[str, Any] = {}
         self._cross: dict[str, tuple[Any, Any]] = {}
@@ -181,8 +183,9 @@ class SliceViewer:
             ext = plane_extent(self.shape, self.spacing, p)
             rows = -(-self.shape[PLANE_AXES[p][0]] // self._steps(p)[0])
             cols = -(-self.shape[PLANE_AXES[p][1]] // self._steps(p)[1])
-            self.images[p] = ax.imshow(np.zeros((rows, cols, 3), np.uint8), extent=ext,
-                                       aspect="equal", interpolation="nearest")
+            self.images[p] = ax.imshow(
+                np.zeros((rows, cols, 3), np.uint8), extent=ext, aspect="equal", interpolation="nearest"
+            )
             ax.set_xlim(ext[0], ext[1])
             ax.set_ylim(ext[2], ext[3])
             ax.set_xticks([])
@@ -195,8 +198,7 @@ class SliceViewer:
         self._suptitle = self.figure.suptitle("", color="white", fontsize=9)
 
     # -- state changes (usable from code and from the widgets) -------------------------------
-    def set_window(self, width: float | str, level: float | None = None, redraw: bool = True
-                   ) -> None:
+    def set_window(self, width: float | str, level: float | None = None, redraw: bool = True) -> None:
         """Set the CT window: a preset name, or width and level in HU."""
         if isinstance(width, str):
             width, level = WINDOW_PRESETS[width]
@@ -217,7 +219,7 @@ class SliceViewer:
         self._lut = label_lut(self.organs, self.task)
         self._changed(redraw)
 
-    def set_slice(self, plane: str, index: int, redraw: bool = True) -> None:
+    def set_slice(self, plane: Plane, index: int, redraw: bool = True) -> None:
         """Move one plane to a slice index (along that plane's LPS axis)."""
         n = self.shape[PLANE_AXIS[plane]]
         self.index[plane] = int(min(max(index, 0), n - 1))
@@ -230,8 +232,9 @@ class SliceViewer:
         self.use_contrast = bool(use)
         self._changed(redraw)
 
-    def set_overlay(self, show: bool | None = None, opacity: float | None = None,
-                    redraw: bool = True) -> None:
+    def set_overlay(
+        self, show: bool | None = None, opacity: float | None = None, redraw: bool = True
+    ) -> None:
         """Switch the label overlay on or off, and/or set its opacity (0..1)."""
         if show is not None:
             self.show_labels = bool(show) and self.labels is not None
@@ -239,8 +242,7 @@ class SliceViewer:
             self.opacity = float(min(max(opacity, 0.0), 1.0))
         self._changed(redraw)
 
-    def organ_centroid(self, selection: str | list[str] | None = None
-                       ) -> tuple[int, int, int] | None:
+    def organ_centroid(self, selection: str | list[str] | None = None) -> tuple[int, int, int] | None:
         """LPS voxel index of the organs' centre of mass (default: those shown); None if absent."""
         if self._labels_stored is None or self.labels is None:
             return None
@@ -261,25 +263,26 @@ class SliceViewer:
         self._changed(True)
         return True
 
-    def _changed(self, redraw: bool, plane: str | None = None) -> None:
+    def _changed(self, redraw: bool, plane: Plane | None = None) -> None:
         """After a state change: redraw (one plane or all) and bring the widgets in line."""
         if redraw:
             self.redraw(plane)
         self._sync_widgets()
 
     # -- drawing ---------------------------------------------------------------------------
-    def plane_rgb(self, plane: str) -> np.ndarray:
+    def plane_rgb(self, plane: Plane) -> np.ndarray:
         """The composed RGB (uint8) display image of one plane at its current slice."""
         vol = self.contrast if (self.use_contrast and self.contrast is not None) else self.ct
         step = self._steps(plane)
-        grey = apply_window(extract_plane(vol.array, plane, self.index[plane], step),
-                            *self.window, lut=self._wlut)
+        grey = apply_window(
+            extract_plane(vol.array, plane, self.index[plane], step), *self.window, lut=self._wlut
+        )
         if not self.show_labels or self.labels is None:
             return compose_overlay(grey, None, None)
         lab = extract_plane(self.labels.array, plane, self.index[plane], step)
         return compose_overlay(grey, np.ascontiguousarray(lab), self._lut, self.opacity)
 
-    def redraw(self, plane: str | None = None) -> None:
+    def redraw(self, plane: Plane | None = None) -> None:
         """Recompute one plane (or all) with ``set_data``, move the crosshairs, refresh the PNG."""
         for p in PLANES if plane is None else (plane,):
             self.images[p].set_data(self.plane_rgb(p))
@@ -315,8 +318,9 @@ class SliceViewer:
 
     def shown_organs(self) -> list[str]:
         """The selected organs present in this case (those the legend names)."""
-        return [o for o in self.organs
-                if any(lab in self.present_labels for lab in L.labels_of(o, self.task))]
+        return [
+            o for o in self.organs if any(lab in self.present_labels for lab in L.labels_of(o, self.task))
+        ]
 
     def snapshot(self) -> Figure:
         """A static matplotlib figure of the current view, with a scale bar and organ legend.
@@ -325,8 +329,7 @@ class SliceViewer:
         print. It is a new figure (later changes to the viewer leave it as it is).
         """
         width, height = self.figure.get_size_inches()
-        fig = StaticFigure(figsize=(float(width), float(height)), dpi=max(self.dpi, DPI),
-                           facecolor="black")
+        fig = StaticFigure(figsize=(float(width), float(height)), dpi=max(self.dpi, DPI), facecolor="black")
         shown = self.shown_organs() if self.show_labels else []
         ncol = max(1, min(len(shown), int(fig.get_figwidth() / 1.35)))
         rows = -(-len(shown) // ncol)
@@ -334,8 +337,16 @@ class SliceViewer:
         fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + legend_in)
         bottom = (legend_in + 0.02) / fig.get_figheight()
         ratios = [ax.get_position().width for ax in self.axes.values()]
-        grid = fig.add_gridspec(1, 3, width_ratios=ratios, left=0.01, right=0.99,
-                                bottom=bottom, top=1 - 0.34 / fig.get_figheight(), wspace=0.04)
+        grid = fig.add_gridspec(
+            1,
+            3,
+            width_ratios=ratios,
+            left=0.01,
+            right=0.99,
+            bottom=bottom,
+            top=1 - 0.34 / fig.get_figheight(),
+            wspace=0.04,
+        )
         where = self._lps_index()
         for n, p in enumerate(PLANES):
             ax = fig.add_subplot(grid[0, n])
@@ -352,8 +363,9 @@ class SliceViewer:
             decorate(ax, p, index=self.index[p], n_slices=self.shape[PLANE_AXIS[p]])
         fig.suptitle(self._suptitle.get_text(), color="white", fontsize=9)
         if shown:
-            leg = organ_legend(fig, shown, loc="lower center", ncol=ncol,
-                               bbox_to_anchor=(0.5, 0.0), fontsize=7.5)
+            leg = organ_legend(
+                fig, shown, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, 0.0), fontsize=7.5
+            )
             for text in leg.get_texts():
                 text.set_color("white")
         return fig
@@ -386,13 +398,13 @@ class SliceViewer:
         return opts
 
     def _legend_value(self) -> str:
-        shown = [o for o in self.organs
-                 if any(lab in self.present_labels for lab in L.labels_of(o, self.task))]
+        shown = [
+            o for o in self.organs if any(lab in self.present_labels for lab in L.labels_of(o, self.task))
+        ]
         missing = [o for o in self.organs if o not in shown]
         html = legend_html(shown, columns=6) if shown else ""
         if missing:
-            html += ('<div style="font-size:11px;color:#888">not in this case: '
-                     f'{", ".join(missing)}</div>')
+            html += f'<div style="font-size:11px;color:#888">not in this case: {", ".join(missing)}</div>'
         return html
 
     @property
@@ -408,42 +420,53 @@ class SliceViewer:
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.image.add_class("segrap-viewer-image")
         self.sliders = {
-            p: W.IntSlider(value=self.index[p], min=0, max=self.shape[PLANE_AXIS[p]] - 1,
-                           description=p, continuous_update=True,
-                           layout=W.Layout(width="32%"))
+            p: W.IntSlider(
+                value=self.index[p],
+                min=0,
+                max=self.shape[PLANE_AXIS[p]] - 1,
+                description=p,
+                continuous_update=True,
+                layout=W.Layout(width="32%"),
+            )
             for p in PLANES
         }
         for p, s in self.sliders.items():
             s.add_class(f"segrap-slider-{p}")
             s.observe(lambda ch, p=p: self._on_slice(p, ch), names="value")
-        self.preset = W.Dropdown(options=list(WINDOW_PRESETS) + [CUSTOM], description="window",
-                                 layout=W.Layout(width="220px"))
-        self.width_slider = W.IntSlider(min=1, max=4000, description="width HU",
-                                        continuous_update=False)
-        self.level_slider = W.IntSlider(min=-1200, max=3000, description="level HU",
-                                        continuous_update=False)
-        self.ct_choice = W.ToggleButtons(options=["CT", "contrast CT"],
-                                         disabled=self.contrast is None,
-                                         style={"button_width": "95px"})
+        self.preset = W.Dropdown(
+            options=list(WINDOW_PRESETS) + [CUSTOM], description="window", layout=W.Layout(width="220px")
+        )
+        self.width_slider = W.IntSlider(min=1, max=4000, description="width HU", continuous_update=False)
+        self.level_slider = W.IntSlider(min=-1200, max=3000, description="level HU", continuous_update=False)
+        self.ct_choice = W.ToggleButtons(
+            options=["CT", "contrast CT"], disabled=self.contrast is None, style={"button_width": "95px"}
+        )
         has_labels = self.labels is not None
-        self.overlay = W.Checkbox(description="labels", disabled=not has_labels, indent=False,
-                                  layout=W.Layout(width="80px"))
-        self.opacity_slider = W.FloatSlider(min=0, max=1, step=0.05, description="opacity",
-                                            disabled=not has_labels, continuous_update=False)
-        self.organ_picker = W.Dropdown(options=self._organ_options(), description="show",
-                                       disabled=not has_labels, layout=W.Layout(width="300px"))
-        self.jump_button = W.Button(description="centre on organ", disabled=not has_labels,
-                                    icon="crosshairs")
+        self.overlay = W.Checkbox(
+            description="labels", disabled=not has_labels, indent=False, layout=W.Layout(width="80px")
+        )
+        self.opacity_slider = W.FloatSlider(
+            min=0, max=1, step=0.05, description="opacity", disabled=not has_labels, continuous_update=False
+        )
+        self.organ_picker = W.Dropdown(
+            options=self._organ_options(),
+            description="show",
+            disabled=not has_labels,
+            layout=W.Layout(width="300px"),
+        )
+        self.jump_button = W.Button(description="centre on organ", disabled=not has_labels, icon="crosshairs")
         self.legend = W.HTML()
         self.message = W.HTML("")
-        self._widget = W.VBox([
-            W.HBox(list(self.sliders.values())),
-            W.HBox([self.preset, self.width_slider, self.level_slider]),
-            W.HBox([self.ct_choice, self.overlay, self.opacity_slider]),
-            W.HBox([self.organ_picker, self.jump_button, self.message]),
-            self.image,
-            self.legend,
-        ])
+        self._widget = W.VBox(
+            [
+                W.HBox(list(self.sliders.values())),
+                W.HBox([self.preset, self.width_slider, self.level_slider]),
+                W.HBox([self.ct_choice, self.overlay, self.opacity_slider]),
+                W.HBox([self.organ_picker, self.jump_button, self.message]),
+                self.image,
+                self.legend,
+            ]
+        )
         self._widget.add_class("segrap-viewer")
         self._sync_widgets()
         self.preset.observe(self._on_preset, names="value")
@@ -463,8 +486,7 @@ class SliceViewer:
         with self._quiet():
             for p, slider in self.sliders.items():
                 slider.value = self.index[p]
-            self.preset.value = next(
-                (k for k, v in WINDOW_PRESETS.items() if v == self.window), CUSTOM)
+            self.preset.value = next((k for k, v in WINDOW_PRESETS.items() if v == self.window), CUSTOM)
             self.width_slider.value = int(round(self.window[0]))
             self.level_slider.value = int(round(self.window[1]))
             self.ct_choice.value = "contrast CT" if self.use_contrast else "CT"
@@ -475,7 +497,7 @@ class SliceViewer:
                 self.organ_picker.value = self.selection
             self.legend.value = self._legend_value()
 
-    def _on_slice(self, plane: str, change: dict) -> None:
+    def _on_slice(self, plane: Plane, change: dict) -> None:
         if not self._busy:
             self.set_slice(plane, int(change["new"]))
 
@@ -508,4 +530,3 @@ class SliceViewer:
         from IPython.display import display
 
         display(self.widget)
-

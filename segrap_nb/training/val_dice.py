@@ -15,22 +15,59 @@ import torch
 from segrap_nb import labels as L
 
 #: Organ groups reported during validation (task 1), then the GTVs (task 2).
-ORGAN_GROUPS: dict[str, tuple[str, ...]] = {
+SCORE_GROUPS: dict[str, tuple[str, ...]] = {
     # The six large, high-contrast organs the CPU quick mode is expected to learn (DSC >= 0.7).
     "core6": ("Brain", "Mandible_L", "Mandible_R", "SpinalCord", "Eye_L", "Eye_R"),
     "large": (
-        "Brain", "BrainStem", "TemporalLobe_L", "TemporalLobe_R", "Eye_L", "Eye_R", "OralCavity",
-        "Mandible_L", "Mandible_R", "Submandibular_L", "Submandibular_R", "Parotid_L", "Parotid_R",
-        "Mastoid_L", "Mastoid_R", "SpinalCord", "Esophagus", "Larynx", "PharynxConst", "Thyroid",
+        "Brain",
+        "BrainStem",
+        "TemporalLobe_L",
+        "TemporalLobe_R",
+        "Eye_L",
+        "Eye_R",
+        "OralCavity",
+        "Mandible_L",
+        "Mandible_R",
+        "Submandibular_L",
+        "Submandibular_R",
+        "Parotid_L",
+        "Parotid_R",
+        "Mastoid_L",
+        "Mastoid_R",
+        "SpinalCord",
+        "Esophagus",
+        "Larynx",
+        "PharynxConst",
+        "Thyroid",
         "Trachea",
     ),
     "small": (
-        "Chiasm", "Hippocampus_L", "Hippocampus_R", "Lens_L", "Lens_R", "OpticNerve_L",
-        "OpticNerve_R", "Pituitary", "TMjoint_L", "TMjoint_R", "Larynx_Glottic", "Larynx_Supraglot",
+        "Chiasm",
+        "Hippocampus_L",
+        "Hippocampus_R",
+        "Lens_L",
+        "Lens_R",
+        "OpticNerve_L",
+        "OpticNerve_R",
+        "Pituitary",
+        "TMjoint_L",
+        "TMjoint_R",
+        "Larynx_Glottic",
+        "Larynx_Supraglot",
     ),
     "inner_ear": (
-        "MiddleEar_L", "MiddleEar_R", "IAC_L", "IAC_R", "TympanicCavity_L", "TympanicCavity_R",
-        "VestibulSemi_L", "VestibulSemi_R", "Cochlea_L", "Cochlea_R", "ETbone_L", "ETbone_R",
+        "MiddleEar_L",
+        "MiddleEar_R",
+        "IAC_L",
+        "IAC_R",
+        "TympanicCavity_L",
+        "TympanicCavity_R",
+        "VestibulSemi_L",
+        "VestibulSemi_R",
+        "Cochlea_L",
+        "Cochlea_R",
+        "ETbone_L",
+        "ETbone_R",
     ),
     "gtv": ("GTVp", "GTVnd"),
 }
@@ -39,7 +76,7 @@ ORGAN_GROUPS: dict[str, tuple[str, ...]] = {
 def groups_for(task: int) -> dict[str, tuple[str, ...]]:
     """The groups that apply to a task, plus ``all`` (every structure of the task)."""
     names = set(L.structures(task))
-    out = {g: s for g, s in ORGAN_GROUPS.items() if set(s) <= names}
+    out = {g: s for g, s in SCORE_GROUPS.items() if set(s) <= names}
     out["all"] = L.structures(task)
     return out
 
@@ -70,5 +107,5 @@ def dice_per_structure(gt: np.ndarray, pred: np.ndarray, task: int) -> dict[str,
 
 
 def group_means(dsc: dict[str, float], task: int) -> dict[str, float]:
-    """Mean DSC of each organ group (see :data:`ORGAN_GROUPS`) over the structures given."""
+    """Mean DSC of each organ group (see :data:`SCORE_GROUPS`) over the structures given."""
     return {g: float(np.mean([dsc[n] for n in names])) for g, names in groups_for(task).items()}

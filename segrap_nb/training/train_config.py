@@ -116,6 +116,7 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> TrainConfig:
         """Check values a typo would break; raise DataError naming ``source``."""
+
         def bad(what: str) -> DataError:
             return DataError(source, what)
 
@@ -129,8 +130,10 @@ class TrainConfig:
         if len(self.data.patch_size) != 3 or min(self.data.patch_size) < 1:
             raise bad(f"data.patch_size must be 3 positive integers, got {self.data.patch_size}")
         if self.data.class_ratios is not None and len(self.data.class_ratios) != self.num_classes:
-            raise bad(f"data.class_ratios needs {self.num_classes} numbers (background first) "
-                      f"for task {self.task}, got {len(self.data.class_ratios)}")
+            raise bad(
+                f"data.class_ratios needs {self.num_classes} numbers (background first) "
+                f"for task {self.task}, got {len(self.data.class_ratios)}"
+            )
         levels = len(self.model.features)
         strides = self.model.strides or [2] * (levels - 1)
         if len(strides) != levels - 1:
@@ -141,8 +144,10 @@ class TrainConfig:
             total = [t * v for t, v in zip(total, s3)]
         for p, t in zip(self.data.patch_size, total):
             if p % t:
-                raise bad(f"data.patch_size {self.data.patch_size} must be divisible by the total "
-                          f"stride {total} of the U-Net")
+                raise bad(
+                    f"data.patch_size {self.data.patch_size} must be divisible by the total "
+                    f"stride {total} of the U-Net"
+                )
         if self.train.steps < 1 or self.data.batch_size < 1:
             raise bad("train.steps and data.batch_size must be at least 1")
         return self
@@ -166,14 +171,14 @@ def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
-          "list": (list, tuple)}
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list, tuple)}
 
 
 def _checked(value: Any, annotation: str, source: str, key: str) -> Any:
     """``value`` if it fits the field's annotation (e.g. ``int | list[str]``), else DataError."""
-    parts = {p.strip().split("[", 1)[0]: p.strip().partition("[")[2].rstrip("]")
-             for p in annotation.split("|")}
+    parts = {
+        p.strip().split("[", 1)[0]: p.strip().partition("[")[2].rstrip("]") for p in annotation.split("|")
+    }
     allowed = set(parts)
     if "Any" in allowed or not allowed <= set(_TYPES) | {"None"}:
         return value
@@ -185,11 +190,13 @@ def _checked(value: Any, annotation: str, source: str, key: str) -> Any:
 
     for name in allowed - {"None"}:
         inner = parts[name]
-        if fits(value, name) and (name != "list" or inner not in _TYPES
-                                  or all(fits(v, inner) for v in value)):
+        if fits(value, name) and (
+            name != "list" or inner not in _TYPES or all(fits(v, inner) for v in value)
+        ):
             return list(value) if name == "list" else value
-    wanted = " or ".join(sorted(f"{a}[{parts[a]}]" if parts[a] else ("null" if a == "None" else a)
-                                for a in allowed))
+    wanted = " or ".join(
+        sorted(f"{a}[{parts[a]}]" if parts[a] else ("null" if a == "None" else a) for a in allowed)
+    )
     raise DataError(source, f"{key} must be {wanted}, got {value!r} ({type(value).__name__})")
 
 

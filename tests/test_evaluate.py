@@ -122,7 +122,7 @@ def test_prediction_on_another_grid_is_an_error(tiny_copy, tiny_release, capsys)
             "--task",
             "1",
             "--out",
-            str(tiny_copy / "out"),
+            str(tiny_copy.parent / "out"),
         ]
     )
     err = capsys.readouterr().err
@@ -145,7 +145,7 @@ def test_prediction_for_unknown_case_is_an_error(tiny_copy, tiny_release, capsys
             "--task",
             "1",
             "--out",
-            str(tiny_copy / "out"),
+            str(tiny_copy.parent / "out"),
         ]
     )
     assert code == 2

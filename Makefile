@@ -40,9 +40,14 @@ demo: $(STAMP)
 	@echo "Executed notebooks are in build/notebooks/. Open them with: make lab"
 
 # Unit tests and notebooks (nbval) in one pytest session on 2 workers. --dist loadgroup: each
-# notebook, and everything that uses the shared quick run (tests/quick_run.py: the quick model,
-# trained once, which notebooks 04 and 05 reuse), is one work unit; every other test is its own.
-PYTEST   := $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
+# notebook is one work unit, and so are the two groups of users of the shared quick run
+# (tests/quick_run.py: the quick model, trained once, which notebooks 04 and 05 reuse); every
+# other test is its own. --no-loadscope-reorder keeps the order tests/conftest.py gives: the run's
+# training first, its readers last, so neither worker waits for it while other work is left.
+# One thread per worker (torch, numpy, and the notebooks' kernels inherit it): two workers with
+# torch's default of a thread per core oversubscribe the 2 cores, and the quick run's training
+# then spends more CPU per step than on one thread (benchmarks/bench_training.py measures it).
+PYTEST   := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=15
 NBVAL    := --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg
 
 # ruff (lint + format check) and mypy on the package: make test fails on either.

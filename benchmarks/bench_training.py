@@ -14,6 +14,9 @@ One run reports, on the default 8-case quick phantom (or ``--data``), preprocess
    augmentation), the loader's share of the step, patches/s and voxels/s, and the peak
    resident memory of the process (``resource.getrusage``; the gpu row is the peak of both).
 
+4. **The loss**, forward and backward on scores of one quick batch (2 x 55 classes x 48 x 48 x
+   32): MONAI's ``DiceCELoss`` against the kit's one-pass ``DiceCE`` (the same value), ms each.
+
 Goals (issue 15) on 2 CPU cores: >= 150 patches/s with one worker for the ``gpu`` loader, and a
 loader wait under 10 % of the quick step. The machine's other load distorts the seconds:
 compare the rows of one run, and rerun when the machine is idle.
@@ -222,6 +225,33 @@ def augment_costs(patches, cfg, batches: int) -> dict[str, float]:
     return out
 
 
+def loss_costs(classes: int, patch: list[int], batch: int, repeats: int = 10) -> dict[str, float]:
+    """ms per forward + backward of MONAI's DiceCELoss and the kit's DiceCE, and their difference."""
+    from monai.losses import DiceCELoss
+
+    from segrap_nb.training.loss import DiceCE
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(batch, classes, *patch, generator=g).requires_grad_()
+    labels = torch.randint(0, classes, (batch, 1, *patch), generator=g)
+    out: dict[str, float] = {}
+    values = []
+    for name, fn in (
+        ("MONAI DiceCELoss", DiceCELoss(to_onehot_y=True, softmax=True, batch=True)),
+        ("kit DiceCE", DiceCE()),
+    ):
+        fn(scores, labels).backward()  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            loss = fn(scores, labels)
+            loss.backward()
+        out[f"{name}, ms"] = (time.perf_counter() - t0) / repeats * 1e3
+        values.append(float(loss.detach()))
+    out["ratio MONAI / kit"] = out["MONAI DiceCELoss, ms"] / out["kit DiceCE, ms"]
+    out["|difference| of the values"] = abs(values[0] - values[1])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps-quick", type=int, default=60)
@@ -234,6 +264,7 @@ def main() -> None:
     import pandas as pd
 
     from segrap_nb.phantom.writer import make_phantom
+    from segrap_nb.training import load_config
     from segrap_nb.training.data import PatchDataset
     from segrap_nb.training.device import describe_device
 
@@ -300,6 +331,13 @@ def main() -> None:
         )
     quick = rows[0]["loader wait share"]
     print(f"goal: quick-mode loader wait < 10% of the step: {'met' if quick < 0.10 else 'NOT met'}")
+
+    qcfg = load_config("quick")
+    print(
+        f"\n4. the loss, forward + backward, batch {qcfg.data.batch_size} x {qcfg.num_classes} classes x {qcfg.data.patch_size}:"
+    )
+    with show():
+        print(pd.Series(loss_costs(qcfg.num_classes, qcfg.data.patch_size, qcfg.data.batch_size)).to_string())
 
 
 if __name__ == "__main__":

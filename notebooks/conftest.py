@@ -5,8 +5,8 @@
 * Notebooks 04 (training) and 05 (evaluation) use the shared quick run (tests/quick_run.py):
   before their first cell it is trained, or found already trained by this code, in the folder
   where notebook 04 trains, so notebook 04 resumes a finished run instead of training again.
-  They join the unit tests of that run in the ``quick_run`` group (one worker, in turn), and
-  count as slow (``make test-fast`` leaves them out).
+  04 joins the run's ``quick_run`` group (what resumes it), 05 its ``quick_run_eval`` group
+  (what reads it); both count as slow (``make test-fast`` leaves them out).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ def _notebook(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(wrapper=True)  # around every other implementation, pytest-xdist's included
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
-    """One xdist group per notebook; 04 and 05 in the quick run's group, marked slow."""
+    """One xdist group per notebook; 04 and 05 in the quick run's groups, marked slow."""
     for item in items:
         name = _notebook(item)
         if name in QR.NOTEBOOKS:
-            item.add_marker(pytest.mark.xdist_group(QR.GROUP))
+            item.add_marker(pytest.mark.xdist_group(QR.NOTEBOOKS[name]))
             item.add_marker(pytest.mark.slow)
         elif name is not None:
             item.add_marker(pytest.mark.xdist_group(f"notebook-{Path(name).stem}"))

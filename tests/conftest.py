@@ -36,19 +36,22 @@ def tiny_copy(tiny_release: Path, tmp_path: Path) -> Path:
 def quick_run() -> Path:
     """Notebook 04's run folder holding the quick config trained on the default phantom (900 steps).
 
-    Trained at most once per code version, even across workers and sessions (see tests/quick_run.py);
-    a test that asks for it joins the ``quick_run`` xdist group and counts as slow.
+    Trained at most once per code version, even across workers and sessions (see tests/quick_run.py).
+    A test that asks for it counts as slow and joins the xdist group of the run's readers
+    (``quick_run_eval``) unless it is marked for another (a test that resumes the run: ``quick_run``).
     """
     return QR.ensure_quick_run()
 
 
 @pytest.hookimpl(wrapper=True)  # around every other implementation, pytest-xdist's included
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
-    """Group the users of the quick run on one worker; start slow tests first (shorter tail)."""
+    """Group the users of the quick run; order the work units (tests/quick_run.py: schedule_order)."""
     for item in items:
         if "quick_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(QR.GROUP))
+            if item.get_closest_marker("xdist_group") is None:
+                item.add_marker(pytest.mark.xdist_group(QR.EVAL_GROUP))
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
     yield
+    # After every conftest's hook (notebooks/conftest.py groups the nbval cells) and xdist's.
+    QR.schedule_order(items)
     QR.restore_xdist_groups(config, items)

@@ -9,9 +9,16 @@ configuration and the dataset files' names, sizes and mtimes) is kept beside the
 which continues exactly; a run without the key or with another key is trained again.
 
 A file lock (``.<run name>.testlock``) makes a second pytest worker wait for that training
-instead of starting another; ``train`` itself refuses two writers in one run folder, so tests
-that use the run (the ``quick_run`` fixture, notebooks 04 and 05 under nbval) are put in the
-``quick_run`` xdist group by the conftests and run one after another on one worker.
+instead of starting another. The users of the run form two xdist groups, each run in turn on
+one worker, and the two groups side by side once the run is trained:
+
+* ``quick_run``, what resumes the run (``train`` refuses two writers in one run folder):
+  notebook 04 under nbval and its exercise pass. It is scheduled first, so one worker trains
+  while the other runs the rest of the suite;
+* ``quick_run_eval``, what only reads it: notebook 05 and its exercise pass, the quick DSC and
+  live-plot tests (the ``quick_run`` fixture). It is scheduled last (``--no-loadscope-reorder``
+  keeps the order :func:`schedule_order` gives), so the other worker only waits for the training
+  once it has nothing else to do.
 """
 
 from __future__ import annotations
@@ -27,10 +34,30 @@ import segrap_nb
 from segrap_nb.config import DATA_ENV
 from segrap_nb.io.atomic import atomic_open
 
-#: xdist group of every test that reads or writes the shared quick run.
+#: xdist group of what resumes the shared quick run (and trains it first).
 GROUP = "quick_run"
-#: Notebooks that train (04) or evaluate (05) the quick run.
-NOTEBOOKS = ("04_training.ipynb", "05_evaluation.ipynb")
+#: xdist group of what only reads the finished quick run.
+EVAL_GROUP = "quick_run_eval"
+#: Notebooks that resume (04) or evaluate (05) the quick run, and their groups.
+NOTEBOOKS = {"04_training.ipynb": GROUP, "05_evaluation.ipynb": EVAL_GROUP}
+
+
+def _groups(item) -> set[str]:
+    return {str(m.args[0] if m.args else m.kwargs.get("name", "")) for m in item.iter_markers("xdist_group")}
+
+
+def schedule_order(items) -> None:
+    """Sort items in place: the quick run's writers first, then slow tests, the rest, its readers last."""
+
+    def rank(item) -> int:
+        groups = _groups(item)
+        if GROUP in groups:
+            return 0
+        if EVAL_GROUP in groups:
+            return 3
+        return 1 if item.get_closest_marker("slow") is not None else 2
+
+    items.sort(key=rank)  # stable: collection order within each rank
 
 
 def restore_xdist_groups(config, items) -> None:
@@ -48,12 +75,7 @@ def restore_xdist_groups(config, items) -> None:
     except ImportError:  # a pytest that still uses _nodeid: xdist's suffix works
         return
     for item in items:
-        names = sorted(
-            {
-                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                for m in item.iter_markers("xdist_group")
-            }
-        )
+        names = sorted(_groups(item))
         suffix = "@" + "_".join(names)
         if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
             item._id = NodeId.parse(item.nodeid + suffix)
@@ -132,6 +154,7 @@ def ensure_quick_run() -> Path:
 def _ensure() -> Path:
     """Train or resume the quick run under the lock; return its folder once it has every step."""
     from segrap_nb.training import default_run_dir, train
+    from segrap_nb.training.runs import mark_latest
 
     data = default_phantom()
     cfg = quick_config()
@@ -144,7 +167,20 @@ def _ensure() -> Path:
         if not same:
             with atomic_open(key_file, "w") as fh:  # before training: an interrupted run resumes
                 fh.write(key + "\n")
+        if same and _finished(run, cfg.train.steps):
+            return run  # not even a resume: a notebook may be resuming it on the other worker
         result = train(cfg, data, run, resume=same, overwrite=not same, progress=False, device="cpu")
-    if result.step != cfg.train.steps:
-        raise RuntimeError(f"{run}: the quick run stopped at step {result.step} of {cfg.train.steps}")
+        if result.step != cfg.train.steps:
+            raise RuntimeError(f"{run}: the quick run stopped at step {result.step} of {cfg.train.steps}")
+        mark_latest(run)  # as notebook 04 does: notebook 05 evaluates this run in either order
     return run
+
+
+def _finished(run: Path, steps: int) -> bool:
+    """True when the run's log reports its last step (its checkpoints are written before that)."""
+    from segrap_nb.training import read_metrics
+
+    try:
+        return max((e["step"] for e in read_metrics(run)), default=0) >= steps
+    except (OSError, ValueError, KeyError):
+        return False

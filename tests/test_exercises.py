@@ -1,38 +1,36 @@
 """Every exercise can be answered right and wrong, and its check tells the two apart.
 
-Each notebook is executed twice more (nbclient), after rewriting its answer cells:
+Each notebook is executed once more (nbclient), with every exercise run twice in a row:
 
-* **solutions**: each answer cell runs its solution cell's code (minus the ``check`` call) and
-  sets ``answer = expected``: every check must print ✔;
-* **wrong answers**: the same, with ``answer`` a plausible wrong value (a number off by half,
-  a set with an extra member, another string): every check must print ✘.
+* its answer cell runs the solution's code (minus the ``check`` call) and sets ``answer`` to a
+  plausible wrong value (a number off by half, a set with an extra member, another string):
+  the solution cell's check must print ✘;
+* a cell added after the solution sets ``answer = expected`` and runs the same check again:
+  it must print ✔. The rest of the notebook then runs on the right answer.
 
-A check that cannot fail, or a solution that reuses the student's ``answer``, fails here. The
-two passes of one notebook run one after the other (they share the kit's cache folder: runs,
-predictions); notebooks 04 and 05 form one chain (05 evaluates 04's run) and the other
-notebooks a second chain, side by side. Notebook 04 resumes its finished run from the kit's
-cache (the session's ``quick_run`` fixture trains it once when no run of this code exists).
+A check that cannot fail, or a solution that reuses the student's ``answer``, fails here.
+Each notebook is its own test. Notebooks 04 and 05 use the session's quick run (the
+``quick_run`` fixture trains it once when no run of this code exists): 04 resumes it in the
+run's ``quick_run`` xdist group, 05 evaluates it in its ``quick_run_eval`` group; the others
+run on any worker.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
+from tests import quick_run as QR
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-MODES = ("solution", "wrong")
-#: Notebook chains: the passes inside a chain run in order, the chains in parallel.
-CHAINS = (
-    ("04_training.ipynb", "05_evaluation.ipynb"),
-    ("00_index.ipynb", "01_data.ipynb", "02_viewer.ipynb", "03_statistics.ipynb"),
-)
+#: The notebooks that use the quick run (04 resumes it, 05 evaluates it), in its xdist groups.
+QUICK = tuple(QR.NOTEBOOKS)
 
 
 def _tags(cell: Any) -> list[str]:
@@ -85,57 +83,84 @@ exec(WRONG_ANSWER, _namespace)
 wrong_answer = _namespace["wrong_answer"]
 
 
-def with_answers(nb: Any, mode: str) -> Any:
-    """A copy of ``nb`` whose answer cells hold the solution (``mode='solution'``) or a wrong answer."""
+def _check_statements(source: str) -> str:
+    """A solution cell's ``check(...)`` statement(s) alone."""
+    tree = ast.parse(source)
+    tree.body = [s for s in tree.body if _is_check(s)]
+    return ast.unparse(tree)
+
+
+def with_both_answers(nb: Any) -> tuple[Any, list[tuple[int, int]]]:
+    """A copy of ``nb`` whose exercises run wrong, then right; the (✘ cell, ✔ cell) indices."""
     out = copy.deepcopy(nb)
-    for a, s in exercise_pairs(out):
+    pairs = exercise_pairs(out)
+    cells = []
+    for a, s in pairs:
         body = solution_body(out.cells[s].source)
-        value = "expected" if mode == "solution" else "wrong_answer(expected)"
-        out.cells[a].source = (WRONG_ANSWER + "\n" if mode == "wrong" else "") + f"{body}\nanswer = {value}\n"
-    return out
+        out.cells[a].source = f"{WRONG_ANSWER}\n{body}\nanswer = wrong_answer(expected)\n"
+    checks: list[tuple[int, int]] = []
+    solutions = {s for _, s in pairs}
+    for i, cell in enumerate(out.cells):
+        cells.append(cell)
+        if i in solutions:
+            right = nbformat.v4.new_code_cell(f"answer = expected\n{_check_statements(cell.source)}\n")
+            checks.append((len(cells) - 1, len(cells)))
+            cells.append(right)
+    out.cells = cells
+    return out, checks
 
 
 def _text(cell: Any) -> str:
     return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
 
 
-def run_pass(path: Path, mode: str) -> list[str]:
-    """Execute ``path`` with its answers rewritten for ``mode``; the solution cells' printed text."""
+def run_both(path: Path) -> list[tuple[str, str]]:
+    """Execute ``path`` with each exercise answered wrong, then right; what each check printed."""
     from nbclient import NotebookClient
 
-    nb = with_answers(nbformat.read(path, as_version=4), mode)
+    nb, checks = with_both_answers(nbformat.read(path, as_version=4))
     NotebookClient(
         nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     ).execute()
-    return [_text(nb.cells[s]) for _, s in exercise_pairs(nb)]
+    return [(_text(nb.cells[w]), _text(nb.cells[r])) for w, r in checks]
 
 
 def test_answers_are_rewritten_from_the_solutions():
     nb = nbformat.read(NOTEBOOKS / "00_index.ipynb", as_version=4)
-    a, _ = exercise_pairs(nb)[0]
-    right, wrong = with_answers(nb, "solution"), with_answers(nb, "wrong")
-    assert "check(" not in right.cells[a].source and right.cells[a].source.endswith("answer = expected\n")
-    assert "answer = wrong_answer(expected)" in wrong.cells[a].source
+    (a, s), *_ = exercise_pairs(nb)
+    both, checks = with_both_answers(nb)
+    assert "answer = wrong_answer(expected)" in both.cells[a].source
+    assert "check(" not in both.cells[a].source
+    wrong, right = checks[0]
+    assert both.cells[wrong].source == nb.cells[s].source  # the solution cell as shipped
+    assert both.cells[right].source.startswith("answer = expected\nok = check(answer, expected")
+    assert len(both.cells) == len(nb.cells) + len(checks)
     assert nb.cells[a].source.startswith("answer = ...")  # the original is untouched
     assert wrong_answer(12) == 19.0 and wrong_answer({4, 6}) == {4, 6, -1} and wrong_answer("hd95") != "hd95"
 
 
-@pytest.mark.slow
-def test_every_check_passes_with_the_solution_and_fails_with_a_wrong_answer(quick_run):
-    # quick_run (tests/conftest.py): notebook 04's run, trained once; both passes of 04 resume it.
-    by_name = {p.name: p for p in ALL}
-    assert sorted(n for chain in CHAINS for n in chain) == sorted(by_name)
-
-    def chain(names: tuple[str, ...]) -> dict[tuple[str, str], list[str]]:
-        return {(n, m): run_pass(by_name[n], m) for n in names for m in MODES}
-
-    with ThreadPoolExecutor(len(CHAINS)) as pool:
-        results = {k: v for part in pool.map(chain, CHAINS) for k, v in part.items()}
+def _assert_checks_tell_right_from_wrong(path: Path) -> None:
+    texts = run_both(path)
+    assert texts, f"{path.name}: no exercise"
     problems = []
-    for (name, mode), texts in sorted(results.items()):
-        mark = "✔" if mode == "solution" else "✘"
-        assert texts, f"{name}: no exercise"
-        for n, text in enumerate(texts, 1):
-            if mark not in text:
-                problems.append(f"{name} exercise {n} with the {mode}: printed {text.strip()!r}")
+    for n, (wrong, right) in enumerate(texts, 1):
+        if "✘" not in wrong:
+            problems.append(f"{path.name} exercise {n} with a wrong answer: printed {wrong.strip()!r}")
+        if "✔" not in right:
+            problems.append(f"{path.name} exercise {n} with the solution: printed {right.strip()!r}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.name for p in ALL if p.name not in QUICK])
+def test_every_check_fails_with_a_wrong_answer_and_passes_with_the_solution(name: str) -> None:
+    _assert_checks_tell_right_from_wrong(NOTEBOOKS / name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.xdist_group(QR.NOTEBOOKS[name])) for name in QUICK]
+)
+def test_every_check_of_the_training_notebooks_tells_right_from_wrong(name: str, quick_run: Path) -> None:
+    # quick_run (tests/conftest.py): notebook 04's run, trained once; 04 resumes it, 05 evaluates it.
+    _assert_checks_tell_right_from_wrong(NOTEBOOKS / name)

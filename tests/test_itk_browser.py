@@ -6,6 +6,8 @@ JupyterLab while Playwright aborts every request that is not to 127.0.0.1, and c
 * the kit chose the local viewer copy (``make itk-viewer``) and said so in one line;
 * the itk-vtk-viewer page came from this Jupyter server and drew the phantom: its canvas is not
   blank (at least 5 % of the centre of the viewer's screenshot differs from the background);
+* the organs are coloured with the kit's palette: each label value the viewer coloured has the
+  fixed colour of its structure (``STRUCTURE_IDS``, ``ORGAN_COLORS``), read back from the viewer;
 * every outside request that was attempted is one the viewer does not need (ImJoy's optional
   internal plugins), so none was needed.
 
@@ -74,6 +76,7 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (Python)")
     from segrap_nb.phantom.writer import make_phantom
     from segrap_nb.viz import itk_assets
+    from segrap_nb.viz.colors import STRUCTURE_IDS, color_of
 
     if itk_assets.installed_manifest() is None or not itk_assets.config_installed():
         pytest.skip("the local itkwidgets viewer is not installed (make itk-viewer)")
@@ -126,6 +129,10 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
                 frame_el.wait_for(timeout=60_000)
                 frame = frame_el.element_handle().content_frame()
                 frame.wait_for_selector("canvas", timeout=90_000)
+                # The label image is coloured once it is loaded, after the CT's first render.
+                frame.wait_for_function(
+                    "() => window.segrapLabelPalette !== undefined", polling=1000, timeout=240_000
+                )
                 frame_el.scroll_into_view_if_needed()
                 # A page screenshot clipped to the viewer's visible part: an element screenshot
                 # of the iframe waits for a quiet frame that software WebGL never gives.
@@ -149,6 +156,10 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
                     drawn = _drawn_fraction(shot)
                 page.screenshot(path=str(SHOTS / "itk_page.png"), timeout=90_000)
                 out = last.inner_text()
+                # What the viewer's label colouring last applied (kept by the local copy's patch).
+                palette, colours = frame.evaluate(
+                    "() => [window.segrapLabelPalette, window.segrapLabelColors]"
+                )
             except Exception:
                 with contextlib.suppress(sync_api.Error):  # best effort: report the first error
                     page.screenshot(path=str(SHOTS / "itk_failure.png"), timeout=60_000)
@@ -162,3 +173,12 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
     needed = [u for u in blocked if urlparse(u).hostname not in UNNEEDED_HOSTS]
     assert not needed, f"outside requests attempted: {needed}"
     assert drawn >= 0.05, f"the itkwidgets viewer stayed blank ({drawn:.1%} of its centre drawn)"
+    # The organs are drawn in the kit's fixed colours: the palette stayed the kit's, and each
+    # label value present has the colour of the structure with that value.
+    assert palette == itk_assets.PALETTE
+    by_value = {v: name for name, v in STRUCTURE_IDS.items()}
+    shown = {int(value): rgb for value, *rgb in colours if value}
+    assert set(shown) <= set(range(1, 46))  # the 45 OARs that notebook 02 shows
+    assert len(shown) >= 40, shown  # the phantom case has almost all of them
+    for value, rgb in shown.items():
+        assert rgb == pytest.approx(color_of(by_value[value], 1.0), abs=1e-6), by_value[value]

@@ -359,9 +359,13 @@ def test_itk_image_carries_spacing_and_lps_direction() -> None:
     assert np.asarray(img.direction) == pytest.approx(np.eye(3))  # L, P, S = ITK's LPS axes
     assert img.data[0, 0, 7] == 5  # ITK data are (z, y, x)
     lab = np.array([[[10, 12, 28, 40]]], np.uint8)
-    out, names = organ_label_image(lab, ["Eye_L", "Lens_L"])
-    assert names == {1: "Eye_L", 2: "Lens_L"}
-    assert out.tolist() == [[[1, 2, 0, 0]]]
+    out, names = organ_label_image(lab, ["Lens_L", "Eye_L"])
+    # Fixed values, the official OAR order (Eye_L is the 8th OAR, Lens_L the 10th), whatever is shown.
+    assert names == {8: "Eye_L", 10: "Lens_L"}
+    assert out.tolist() == [[[8, 10, 0, 0]]]
+    out, names = organ_label_image(lab, ["Lens_L"])
+    assert names == {10: "Lens_L"}
+    assert out.tolist() == [[[0, 10, 0, 0]]]
 
 
 def test_outline_is_drawn_where_the_mask_is() -> None:

@@ -35,7 +35,6 @@ except ImportError:  # Windows: no advisory locks
 
 import numpy as np
 import torch
-from monai.losses import DiceCELoss
 from monai.optimizers import WarmupCosineSchedule
 from monai.utils import set_determinism
 
@@ -60,6 +59,7 @@ from segrap_nb.training.device import (
     use_amp,
 )
 from segrap_nb.training.inference import predict_labels
+from segrap_nb.training.loss import DiceCE
 from segrap_nb.training.model import build_model, count_parameters
 from segrap_nb.training.preprocess import PreprocessCache
 from segrap_nb.training.train_config import TrainConfig, save_config
@@ -363,7 +363,7 @@ def _train(
         data_set.cache,
     )
     model = build_model(cfg).to(device)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
+    loss_fn = DiceCE()  # MONAI's DiceCELoss(to_onehot_y, softmax, batch=True), in one pass
     optimizer, scheduler = _optimiser(cfg, model)
     scaler = grad_scaler(device, amp)
     # Flips, intensity and affine run batched on the device; its generator is checkpointed.

@@ -72,6 +72,12 @@ def _organ_colors() -> dict[str, tuple[int, int, int]]:
 #: Structure name (45 OARs, GTVp, GTVnd) -> RGB colour, 0..255.
 ORGAN_COLORS: dict[str, tuple[int, int, int]] = _organ_colors()
 
+#: Fixed value of each structure in a one-structure-per-voxel label map (the itkwidgets view):
+#: the 45 OARs 1..45 in the official order, GTVp 46, GTVnd 47; 0 is background.
+STRUCTURE_IDS: dict[str, int] = {
+    name: i for i, name in enumerate(list(L.OAR_NAMES) + list(L.GTV_NAMES), start=1)
+}
+
 #: Display groups for the organ picker (an organ may belong to several groups).
 ORGAN_GROUPS: dict[str, tuple[str, ...]] = {
     "brain": (

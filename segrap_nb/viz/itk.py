@@ -26,7 +26,7 @@ import numpy as np
 
 from segrap_nb.grid import spacing_mm
 from segrap_nb.io.nifti import Volume
-from segrap_nb.viz.colors import label_owner, resolve_organs
+from segrap_nb.viz.colors import STRUCTURE_IDS, label_owner, resolve_organs
 
 #: Set to 1 to never use itkwidgets (e.g. on a slow network); set to "force" to skip the checks.
 ENV_SWITCH = "SEGRAP_ITKWIDGETS"
@@ -180,6 +180,8 @@ def _local_viewer_url(server: str, timeout_s: float) -> tuple[str | None, str]:
         or manifest.get(itk_assets.EXTENSION) != wanted.imjoy_extension
     ):
         return None, "built for other itkwidgets/ImJoy versions (make itk-viewer)"
+    if manifest.get("palette") != itk_assets.palette_digest():
+        return None, "built with other organ colours (make itk-viewer)"
     base = f"{server}lab/extensions/{itk_assets.EXTENSION}/static/{itk_assets.OFFLINE}/"
     try:  # the server must serve it: its config names the folder (started after install)
         with urllib.request.urlopen(base + "manifest.json", timeout=timeout_s) as resp:
@@ -230,10 +232,14 @@ def to_itk_image(array: np.ndarray, affine: np.ndarray, step: int = 1) -> Any:
 def organ_label_image(
     onehot: np.ndarray, organs: str | Iterable[str] = "all", task: int = 1
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Relabel a one-hot map so each chosen organ has its own id 1..n; returns (map, id -> name)."""
+    """One value per chosen structure, its fixed ``STRUCTURE_IDS`` value; returns (map, id -> name).
+
+    Fixed values (not 1..n in the order chosen) let the viewer's ``segrap-nb`` palette give
+    every structure the kit's colour by value, whichever structures are shown or present.
+    """
     names = resolve_organs(organs)
     owner = label_owner(names, task)
-    ids = {name: n for n, name in enumerate(names, start=1)}
+    ids = {name: STRUCTURE_IDS[name] for name in sorted(names, key=STRUCTURE_IDS.__getitem__)}
     lut = np.zeros(256, np.uint8)
     for lab, name in owner.items():
         lut[lab] = ids[name]
@@ -282,10 +288,15 @@ def show_3d(
         "vmax": SOFT_TISSUE[1] + SOFT_TISSUE[0] / 2,
     }
     if source.kind == "local":
+        from segrap_nb.viz import itk_assets
+
         # viewer.py reads this module global when it opens the window; the "reference" UI is
         # built into the viewer, the other two load their code from a public CDN.
         itkwidgets.viewer.ITK_VIEWER_SRC = source.url
         kwargs["ui"] = "reference"
+        # The local copy knows the kit's palette (itk_assets.PALETTE: colour by label value);
+        # the public viewer only has its own palettes, which colour labels by rank.
+        kwargs["label_lut"] = itk_assets.PALETTE
     if step is None:
         step = 2 if max(image.shape[:2]) > 512 else 1
     kwargs["image"] = to_itk_image(image.array, image.affine, step)

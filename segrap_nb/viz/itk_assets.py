@@ -34,7 +34,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-#: itkwidgets version -> the itk-vtk-viewer release it is used with (the last 14.x on npm).
+#: itkwidgets version -> the itk-vtk-viewer release its ``ITK_VIEWER_SRC`` holds. For 1.0a55
+#: (2025-02-07) that is the IPFS folder bafybeieiqii…wy, set by itkwidgets commit 0ca6672
+#: (2024-06-21, "add set_image_piecewise_function_points"), which calls the viewer's
+#: ``setImagePiecewiseFunctionPoints``: added in itk-vtk-viewer e35ab0e8 and first released in
+#: 14.51.0 (tag = merge ea897047, the same day). The next release, 14.51.1 (2025-02-27), went
+#: with the next folder (itkwidgets a06b5cf), after 1.0a55. tests/test_itk_assets.py checks that
+#: the installed bundle has every method itkwidgets calls.
 VIEWER_FOR_ITKWIDGETS: dict[str, str] = {"1.0a55": "14.51.0"}
 #: imjoy-jupyterlab-extension version -> the npm packages its bundle loads from CDNs.
 IMJOY_ASSETS: dict[str, dict[str, str]] = {
@@ -56,6 +62,11 @@ _VUE_WINDOW_JS = (
     "manager); Vue.use() needs an object. */\n"
     "window.VueWindow = window.VueWindow || { install: function () {} };\n"
 )
+
+
+#: Name of the kit's organ palette in the local viewer: ``label_lut=PALETTE`` colours each label
+#: value v with the colour of the structure whose ``STRUCTURE_IDS`` value is v.
+PALETTE = "segrap-nb"
 
 
 class AssetError(RuntimeError):
@@ -298,9 +309,61 @@ _LABEL_NAMES_NEW = (
 )
 
 
+def palette_colors() -> list[float]:
+    """The kit's organ colours as the viewer's ``IndexedColors``: r, g, b (0..1) of values 1, 2, ..."""
+    from segrap_nb.viz.colors import ORGAN_COLORS, STRUCTURE_IDS
+
+    flat: list[float] = []
+    for name in sorted(STRUCTURE_IDS, key=STRUCTURE_IDS.__getitem__):
+        flat.extend(round(c / 255.0, 6) for c in ORGAN_COLORS[name])
+    return flat
+
+
+def palette_digest() -> str:
+    """Short sha256 of the palette, kept in the manifest: a colour change asks for a rebuild."""
+    return _hash(json.dumps(palette_colors()))
+
+
+# itk-vtk-viewer colours a label map with a named palette from its own table, and gives the
+# k-th label *present* the k-th colour, so an organ's colour depends on which others are there.
+# The kit adds its palette to that table with a flag, and with the flag the colour is taken by
+# label value. The palette applied last is kept in window.segrapLabelPalette, and the kit's
+# colours applied last in window.segrapLabelColors ([value, r, g, b] rows), for the browser test. Its palette menu knows only its own palettes: it must not answer
+# the kit's name with its current choice (which would switch the colours back).
+_PALETTE_TABLE_OLD = "const s8=a8,c8=new Map;"
+# A palette set when the viewer opens (itkwidgets' label_lut) reaches the colouring before the
+# label image has a colour function, and it fails there with "Cannot read properties of
+# undefined (reading 'has')"; the palette is kept and applied once the label image is loaded, so
+# the local copy only skips that early call instead of logging the error.
+_EARLY_OLD = "const l8=function(e,t){var n=t.data.name,"
+_EARLY_NEW = "const l8=function(e,t){if(!e.images.colorTransferFunctions)return;var n=t.data.name,"
+_PICK_OLD = "const o=s8.get(n).IndexedColors,i=new Array(r);let a=0;"
+_PICK_NEW = "const o=s8.get(n).IndexedColors,segrapByValue=!!s8.get(n).segrapByValue,i=new Array(r);let a=0;"
+_INDEX_OLD = "const n=3*(e-a),r=o.slice(n,n+3);"
+_INDEX_NEW = "const n=3*(segrapByValue?t[e]-1:e-a),r=o.slice(n,n+3);"
+_APPLY_OLD = "e.removeAllPoints(),i.forEach((t=>{e.addRGBPointLong(...t)})),e.setMappingRange(t[0],t[r-1])"
+_APPLY_NEW = _APPLY_OLD + (
+    ",window.segrapLabelPalette=n,segrapByValue&&(window.segrapLabelColors=i.map((p=>p.slice(0,4))))"
+)
+_MENU_OLD = "n===e.images.selectedName&&r!==e.images.labelImageIconSelector.getSelectedValue()"
+_MENU_NEW = (
+    f'n===e.images.selectedName&&"{PALETTE}"!==r&&r!==e.images.labelImageIconSelector.getSelectedValue()'
+)
+
+
 def _patch_viewer_bundle(bundle: Path) -> None:
-    """Make the viewer bundle's setLabelImageLabelNames accept what itkwidgets sends."""
+    """Patch the viewer bundle: label names as itkwidgets sends them; the kit's organ palette."""
     text = _replace_once(bundle.read_text(), _LABEL_NAMES_OLD, _LABEL_NAMES_NEW, bundle.name)
+    table = f"a8.set({json.dumps(PALETTE)},{{IndexedColors:{json.dumps(palette_colors())},NanColor:[1,0,0],segrapByValue:!0}});"
+    text = _replace_once(text, _PALETTE_TABLE_OLD, table + _PALETTE_TABLE_OLD, bundle.name)
+    for old, new in (
+        (_EARLY_OLD, _EARLY_NEW),
+        (_PICK_OLD, _PICK_NEW),
+        (_INDEX_OLD, _INDEX_NEW),
+        (_APPLY_OLD, _APPLY_NEW),
+        (_MENU_OLD, _MENU_NEW),
+    ):
+        text = _replace_once(text, old, new, bundle.name)
     bundle.write_text(text)
 
 
@@ -333,6 +396,7 @@ def install(prefix: str | os.PathLike[str] | None = None, npm: str = "npm") -> P
             EXTENSION: versions.imjoy_extension,
             "itk-vtk-viewer": versions.viewer,
             **versions.assets,
+            "palette": palette_digest(),
         }
         (offline / "manifest.json").write_text(json.dumps(manifest, indent=2))
         shutil.rmtree(packs)

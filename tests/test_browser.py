@@ -126,11 +126,18 @@ def _start_jupyterlab(work: Path, data: Path, tmp_path: Path) -> tuple[subproces
     port, token = _free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    # Fresh user settings that answer JupyterLab's "get notified about Jupyter news?" question
+    # (no news: nothing fetched, and no pop-up over the screenshots).
+    settings = tmp_path / "lab-settings"
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True, exist_ok=True)
+    notification.write_text('{"fetchNews": "false", "checkForUpdates": false}\n')
     env.update(
         {
             "SEGRAP_DATA": str(data),
             "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
             "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+            "JUPYTERLAB_SETTINGS_DIR": str(settings),
         }
     )
     log = tmp_path / "jupyterlab.log"

@@ -129,19 +129,22 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
                 frame_el.wait_for(timeout=60_000)
                 frame = frame_el.element_handle().content_frame()
                 frame.wait_for_selector("canvas", timeout=90_000)
-                # The label image is coloured once it is loaded, after the CT's first render.
-                frame.wait_for_function(
-                    "() => window.segrapLabelPalette !== undefined", polling=1000, timeout=240_000
-                )
-                frame_el.scroll_into_view_if_needed()
                 # A page screenshot clipped to the viewer's visible part: an element screenshot
                 # of the iframe waits for a quiet frame that software WebGL never gives.
                 # The viewer's first software-WebGL renders can keep the page busy for minutes on
                 # a loaded CPU (no answer to Playwright meanwhile): keep asking until the deadline.
-                deadline, drawn = time.monotonic() + 420, 0.0
-                while time.monotonic() < deadline and drawn < 0.05:
+                # The label image is coloured once it is loaded, after the CT's first render:
+                # the screenshot waits for that too.
+                deadline, drawn, coloured = time.monotonic() + 420, 0.0, False
+                while time.monotonic() < deadline and (drawn < 0.05 or not coloured):
                     try:
                         page.wait_for_timeout(5000)
+                        frame_el.scroll_into_view_if_needed(timeout=60_000)
+                        if not coloured:
+                            frame.wait_for_function(
+                                "() => window.segrapLabelPalette !== undefined", polling=1000, timeout=60_000
+                            )
+                            coloured = True
                         box = frame_el.bounding_box(timeout=60_000)
                         assert box is not None, "the viewer's frame is not shown"
                         clip = {

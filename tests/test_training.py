@@ -2,7 +2,7 @@
 
 Fast tests run on tiny synthetic cases (a few seconds each). The tests marked ``slow`` use the
 ``quick_run`` fixture (tests/conftest.py): the quick config trained on the default 8-case
-phantom (2-3 minutes on 2 cores), once per code version, in the run folder notebooks 04 and 05
+phantom (about 4 minutes on 2 cores), once per code version, in the run folder notebooks 04 and 05
 use; they check that the six large organs reach a mean DSC of at least 0.7 on the two held-out
 cases, and that the live plot draws the run's reports.
 """

@@ -281,6 +281,21 @@ def test_plot_surfaces_and_montage_and_prediction_vs_truth() -> None:
     polys = [c for c in fig.axes[0].collections if isinstance(c, Poly3DCollection)]
     assert len(polys) == 2
     assert "absent: Cochlea_R" in fig.axes[0].get_title()
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["Cochlea_L", "Parotid_L"]
+    # Twenty organs present (one 3 x 3 x 2 block each): the legend goes beside the 3D axes, in
+    # columns of at most 16 names, and the axes keep the left part of the figure.
+    names = [n for n in L.OAR_NAMES if len(L.labels_of(n)) == 1][:20]
+    many = np.zeros((40, 36, 14), np.uint8)
+    for k, name in enumerate(names):
+        many[2 + 4 * (k % 8) : 5 + 4 * (k % 8), 2 + 4 * (k // 8) : 5 + 4 * (k // 8), 4:6] = L.labels_of(name)[
+            0
+        ]
+    fig = plot_surfaces(Volume(many, lab.affine, SPACING), names)
+    assert fig.axes[0].get_legend() is None
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == names
+    assert legend._ncols == 2  # 20 names: 16 + 4
+    assert fig.axes[0].get_position().x1 <= 0.55
 
     fig = organ_montage(ct, lab, ["Cochlea_L", "Parotid_L", "Brain"], ncols=3)
     titles = [ax.get_title() for ax in fig.axes]

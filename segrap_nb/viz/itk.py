@@ -272,9 +272,10 @@ def show_3d(
         if not quiet:
             print(f"itkwidgets 3D view not shown: {reason}. Using the built-in fallback.")
         if fallback and labels is not None:
-            from segrap_nb.viz.surfaces import plot_surfaces
+            from segrap_nb.viz.surfaces import LEGEND_INSIDE, plot_surfaces
 
-            return plot_surfaces(labels, organs, task=task, figsize=(5.0, 4.0))
+            many = len(resolve_organs(organs)) > LEGEND_INSIDE  # room for the legend beside it
+            return plot_surfaces(labels, organs, task=task, figsize=(9.0, 5.0) if many else (5.0, 4.0))
         return None
     # imported only here, where a viewer can answer (importing patches the kernel)
     import itkwidgets

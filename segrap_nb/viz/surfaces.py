@@ -75,6 +75,10 @@ def _shaded(rgb: tuple[float, ...], tris: np.ndarray, light=(0.4, 0.8, 0.6)) -> 
     return np.clip(np.asarray(rgb)[None, :3] * shade[:, None], 0, 1)
 
 
+#: Up to this many organs the legend sits inside the 3D axes; more go beside it, in columns.
+LEGEND_INSIDE = 12
+
+
 def plot_surfaces(
     onehot: Volume | np.ndarray,
     organs: str | Iterable[str] = "inner ear",
@@ -115,6 +119,7 @@ def plot_surfaces(
     names = resolve_organs(organs)
     if task is None:
         task = 2 if all(n in L.GTV_NAMES for n in names) else 1
+    made_figure = ax is None
     if ax is None:
         fig = Figure(figsize=figsize, dpi=dpi)
         ax = fig.add_subplot(projection="3d")
@@ -160,5 +165,15 @@ def plot_surfaces(
         text += f"\n(absent: {', '.join(absent)})"
     ax.set_title(phantom_title(text, phantom), fontsize=9)
     if legend and shown:
-        organ_legend(ax, shown, loc="upper left")
+        if len(shown) <= LEGEND_INSIDE:
+            organ_legend(ax, shown, loc="upper left")
+        else:  # a long legend beside the plot, in columns of at most 16 names
+            columns = -(-len(shown) // 16)
+            if made_figure:  # the axes on the left part of the figure, the legend on the right
+                fig.subplots_adjust(left=0.0, right=0.55)
+                organ_legend(fig, shown, loc="center right", ncol=columns, fontsize=6)
+            else:
+                organ_legend(
+                    ax, shown, loc="upper left", bbox_to_anchor=(1.08, 1.0), ncol=columns, fontsize=6
+                )
     return fig

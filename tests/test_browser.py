@@ -28,6 +28,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,6 +122,17 @@ def _pixel_change(a: bytes, b: bytes) -> float:
     return float((np.abs(x - y).max(axis=2) > 8).mean())
 
 
+def launch_chromium(pw: Any, tmp_path: Path) -> Any:
+    """Debian's headless Chromium (a fresh profile under tmp_path), 1400 x 1000 px: a Playwright context."""
+    return pw.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_FLAGS,
+        viewport={"width": 1400, "height": 1000},
+    )
+
+
 def _start_jupyterlab(work: Path, data: Path, tmp_path: Path) -> tuple[subprocess.Popen, str, str, Path]:
     """JupyterLab on a free loopback port serving ``work`` with ``$SEGRAP_DATA=data``: (process, base URL, token, log)."""
     port, token = _free_port(), secrets.token_hex(16)
@@ -182,13 +194,7 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
     try:
         _wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
         with sync_api.sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=CHROMIUM_FLAGS,
-                viewport={"width": 1400, "height": 1000},
-            )
+            context = launch_chromium(pw, tmp_path)
             try:
                 page = context.new_page()
                 page.set_default_timeout(60_000)

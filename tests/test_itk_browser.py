@@ -26,13 +26,13 @@ import pytest
 
 from tests.test_browser import (
     CHROMIUM,
-    CHROMIUM_FLAGS,
     REPO,
     SHOTS,
     _start_jupyterlab,
     _stop_server,
     _wait_for_kernel,
     _wait_for_server,
+    launch_chromium,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -92,13 +92,7 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
     try:
         _wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
         with sync_api.sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=CHROMIUM_FLAGS,
-                viewport={"width": 1400, "height": 1000},
-            )
+            context = launch_chromium(pw, tmp_path)
 
             def route(r: object) -> None:
                 url = r.request.url  # type: ignore[attr-defined]

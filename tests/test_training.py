@@ -365,44 +365,12 @@ def test_cli_train_and_predict(synth, tmp_path, monkeypatch):
     cfg_file = tmp_path / "tiny.yaml"
     C.save_config(tiny_config(), cfg_file)
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(cfg_file),
-                "--data",
-                str(synth),
-                "--out",
-                str(run),
-                "--steps",
-                "2",
-                "--no-progress",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    train_args = ["train", "--config", str(cfg_file), "--data", str(synth), "--out", str(run)]
+    train_args += ["--steps", "2", "--no-progress"]
+    assert main([*train_args, "--device", "cpu"]) == 0
     assert _state(run)["step"] == 2
     assert (tmp_path / "kitcache" / "preprocessed").is_dir()
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(cfg_file),
-                "--data",
-                str(synth),
-                "--out",
-                str(run),
-                "--steps",
-                "2",
-                "--no-progress",
-            ]
-        )
-        == 2
-    )  # DataError: run exists
+    assert main(train_args) == 2  # DataError: run exists
     assert (
         main(
             [

@@ -43,7 +43,10 @@ NOTEBOOKS = {"04_training.ipynb": GROUP, "05_evaluation.ipynb": EVAL_GROUP}
 
 
 def _groups(item) -> set[str]:
-    return {str(m.args[0] if m.args else m.kwargs.get("name", "")) for m in item.iter_markers("xdist_group")}
+    return {
+        str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+        for m in item.iter_markers("xdist_group")
+    }
 
 
 def schedule_order(items) -> None:

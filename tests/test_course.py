@@ -70,3 +70,11 @@ def test_exercises_ship_blank_with_a_hidden_solution_after_them(path):
         assert len(uses) == 1, f"cell {s}: the solution must not compute from the student's answer"
         stored = "".join(o.get("text", "") for o in solution.get("outputs", []))
         assert "not answered yet" in stored, f"cell {s}: stored output {stored!r}"
+
+
+def test_reveal_prints_the_solution_source(capsys):
+    from segrap_nb.course.exercises import check, reveal
+
+    text = reveal(check)
+    assert text.startswith("def check(")
+    assert "def check(" in capsys.readouterr().out

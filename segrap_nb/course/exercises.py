@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,3 +52,15 @@ def check(
     else:
         print(f"✘ {name}: not quite (you gave {answer!r})." + (f" Hint: {hint}" if hint else ""))
     return ok
+
+
+def reveal(solution: Callable[..., Any]) -> str:
+    """Print (and return) the source of an exercise's solution function, for a student who is stuck.
+
+    Solutions live in ``segrap_nb.course.answers_NN`` (one module per notebook), not in the
+    notebook, so Colab, GitHub and JupyterLab all keep them out of sight until asked for:
+    ``reveal(answers_01.gtvp_volume_cm3)``.
+    """
+    source = inspect.getsource(solution)
+    print(source)
+    return source

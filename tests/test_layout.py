@@ -14,7 +14,6 @@ LAYERS = {
     "labels": 0,
     "config": 0,
     "grid": 0,
-    "cli_args": 0,
     "progress": 0,
     "parallel": 0,
     "io": 1,

@@ -13,7 +13,7 @@ from segrap_nb.errors import DataError
 from segrap_nb.io.dataset import SegRapDataset
 from segrap_nb.io.nifti import read_nifti
 from segrap_nb.training import default_run_dir, load_config, predict, train
-from segrap_nb.training.predict import predict_file
+from segrap_nb.training.prediction import predict_file
 from segrap_nb.training.runs import latest_run, mark_latest, time_warning
 from tests.factories import write_head_release
 from tests.test_training import tiny_config

@@ -29,7 +29,7 @@ from segrap_nb.training import train_config as C
 from segrap_nb.training.data import PatchDataset, RandFlipLRSwapd, lr_swap_table
 from segrap_nb.training.device import get_device
 from segrap_nb.training.loop import metrics_frames, read_metrics, split_cases, train
-from segrap_nb.training.predict import predict
+from segrap_nb.training.prediction import predict
 from segrap_nb.training.val_dice import dice_per_structure, group_means
 from tests.factories import HEAD_AFFINE, HEAD_SHAPE, HEAD_SPACING, head_case, write_head_release
 

@@ -33,9 +33,7 @@ opened at all.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,13 +44,12 @@ import pandas as pd
 from segrap_nb import labels as L
 from segrap_nb.analysis import published
 from segrap_nb.analysis.stats_cache import StatsCache, default_cache_dir, digest, file_keys
-from segrap_nb.cli_args import int_in
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_paths
 from segrap_nb.io.counts import bincount_uint8, count_labels, mask_voxels
 from segrap_nb.io.dataset import Case, SegRapDataset
 from segrap_nb.io.fileref import FileRef
-from segrap_nb.io.guards import Manifest, check_writable, refuse_overlap, write_errors
+from segrap_nb.io.guards import Manifest, write_errors
 from segrap_nb.io.nifti import read_header
 from segrap_nb.parallel import run_jobs
 
@@ -636,53 +633,3 @@ def hu_by_structure(
     out = pd.concat(frames, ignore_index=True)
     out["structure"] = pd.Categorical(out["structure"], categories=names)
     return out
-
-
-# -- command line ----------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``segrap-nb stats``."""
-    parser.add_argument("data", help="dataset folder or zip (release layout)")
-    parser.add_argument("--out", required=True, help="folder for the CSV tables")
-    parser.add_argument(
-        "--workers",
-        type=int_in(1, 1024),
-        default=None,
-        help=f"cases processed in parallel (default {default_workers()})",
-    )
-    parser.add_argument(
-        "--cache-dir", default=None, help="cache folder (default: the kit's cache folder /stats)"
-    )
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Write the tables; one line per problem on stderr; 0 if any case was processed, else 1."""
-    out = Path(args.out).expanduser()
-    # Refused before any work: an output inside the dataset, unwritable, or over a user's files.
-    refuse_overlap(out, args.data)
-    check_writable(out)
-    Manifest(out).check(TABLE_NAMES)
-    result = compute_stats(
-        args.data,
-        workers=args.workers,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        progress=True,
-    )
-    for problem in result.problems:
-        print(f"skipped: {problem}", file=sys.stderr)
-    paths = result.write(args.out)
-    print(f"stats: {result.summary()}")
-    print(f"wrote {', '.join(p.name for p in paths)} to {Path(args.out)}")
-    matched = result.comparison["match"]
-    print(f"{int(matched.sum())} of {len(matched)} published numbers reproduced (see comparison.csv)")
-    if result.skipped:
-        print(
-            f"warning: {len(result.skipped)} of {result.n_cases} cases skipped "
-            f"({', '.join(result.skipped[:10])}{' ...' if len(result.skipped) > 10 else ''})",
-            file=sys.stderr,
-        )
-    if result.processed == 0:
-        print("error: no case could be processed", file=sys.stderr)
-        return 1
-    return 0

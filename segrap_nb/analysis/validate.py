@@ -9,7 +9,6 @@ lacks e.g. the Hippocampus in a few cases).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,31 +173,3 @@ def validate_dataset(root: str, workers: int = 1, progress: bool = True) -> list
     expect_onehot = any(c.onehot for c in ds)
     jobs = [(c, expect_images, expect_onehot) for c in ds]
     return run_in_order(_check_one, jobs, workers, desc="validate", progress=progress)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``segrap-nb validate``."""
-    parser.add_argument("data", help="dataset folder or zip (release layout)")
-    parser.add_argument("--workers", type=int, default=1, help="cases checked in parallel")
-    parser.add_argument("--quiet-info", action="store_true", help="hide information lines")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Print one line per problem and a summary; exit status 1 when any error was found."""
-    reports = validate_dataset(args.data, workers=args.workers, progress=True)
-    n_err = n_info = 0
-    for rep in reports:
-        for f in rep.findings:
-            if f.level == "error":
-                n_err += 1
-                print(f"{f}")
-            else:
-                n_info += 1
-                if not args.quiet_info:
-                    print(f"{f} (info)")
-    bad = sum(1 for r in reports if r.errors)
-    print(
-        f"checked {len(reports)} cases: {len(reports) - bad} ok, {bad} with errors; "
-        f"{n_err} errors, {n_info} information lines"
-    )
-    return 1 if n_err else 0

@@ -22,7 +22,6 @@ Outputs (``--out DIR``, each written atomically):
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -32,11 +31,10 @@ import pandas as pd
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.eval.metrics import evaluate_case
-from segrap_nb.eval.official import official_order, official_table
+from segrap_nb.eval.official import official_table as official_table  # public here (segrap_nb.official_table)
 from segrap_nb.eval.reading import read_structures
-from segrap_nb.io.atomic import atomic_open, atomic_paths
+from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import Case, SegRapDataset
-from segrap_nb.io.guards import check_writable, refuse_overlap, write_errors
 from segrap_nb.parallel import run_in_order
 
 
@@ -127,36 +125,3 @@ def write_csv_atomic(df: pd.DataFrame, path: Path, **kwargs) -> Path:
     with atomic_open(path, "w", newline="") as fh:
         df.to_csv(fh, index=False, **kwargs)
     return path
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``segrap-nb evaluate``."""
-    parser.add_argument(
-        "--pred", required=True, help="predictions: release layout, zips, or flat nnU-Net folder"
-    )
-    parser.add_argument("--gt", required=True, help="ground truth dataset (folder or zips)")
-    parser.add_argument("--task", type=int, choices=(1, 2), required=True)
-    parser.add_argument("--out", required=True, type=Path, help="output folder for the CSV files")
-    parser.add_argument("--workers", type=int, default=1, help="cases evaluated in parallel")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Evaluate, write the three CSV files and print the summary."""
-    refuse_overlap(args.out, args.pred, args.gt)  # before any work: never write into a dataset
-    check_writable(args.out)
-    per_case = evaluate(args.pred, args.gt, args.task, workers=args.workers)
-    order = official_order(args.pred, args.task, list(dict.fromkeys(per_case["case"])))
-    summary = summary_table(per_case, args.task)
-    tables = {
-        "official.csv": official_table(per_case, args.task, order),
-        "per_case.csv": per_case,
-        "summary.csv": summary,
-    }
-    with write_errors(args.out), atomic_paths(args.out / name for name in tables) as tmps:  # all or none
-        for table, tmp in zip(tables.values(), tmps):
-            with open(tmp, "w", newline="") as fh:
-                table.to_csv(fh, index=False)
-    with pd.option_context("display.max_rows", 100, "display.width", 120):
-        print(summary.round(4).to_string(index=False))
-    print(f"{per_case['case'].nunique()} cases; CSV files in {args.out}")
-    return 0

@@ -28,12 +28,10 @@ not edit the exported files in place.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import zipfile
 import zlib
@@ -123,7 +121,7 @@ def export_nnunet(
     ``dataset_id`` defaults to 651 for Task 1 and 652 for Task 2; ``name`` to SegRapTask1/2.
     Prints a one-line summary when ``progress`` is true.
     """
-    folder, counts = _export(data_root, out_raw, task, dataset_id, name, progress)
+    folder, counts = export_counted(data_root, out_raw, task, dataset_id, name, progress)
     if progress:
         print(f"export-nnunet: {folder}: {summary(counts)}")
     return folder
@@ -147,7 +145,7 @@ def _check_task(task: int) -> int:
     return int(task)
 
 
-def _export(
+def export_counted(
     data_root: str | os.PathLike,
     out_raw: str | os.PathLike,
     task: int,
@@ -155,7 +153,7 @@ def _export(
     name: str | None,
     progress: bool,
 ) -> tuple[Path, Counter]:
-    """Do the export; returns the dataset folder and counts per way of placing a file."""
+    """Export as :func:`export_nnunet`, silently; returns the dataset folder and counts per way of placing a file."""
     task = _check_task(task)
     dirname = dataset_dirname(task, dataset_id, name)
     ds = SegRapDataset(data_root)
@@ -351,47 +349,3 @@ def _write_json(path: Path, data: dict) -> None:
     with atomic_open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
         f.write("\n")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``segrap-nb export-nnunet``."""
-    parser.add_argument("data", help="dataset folder or zip (release layout)")
-    parser.add_argument(
-        "--out", required=True, metavar="RAW", help="nnU-Net raw folder (what $nnUNet_raw points to)"
-    )
-    parser.add_argument(
-        "--task",
-        type=int,
-        choices=(1, 2),
-        required=True,
-        help="1 = the 54 one-hot OAR labels, 2 = GTVp and GTVnd",
-    )
-    parser.add_argument(
-        "--id",
-        type=int,
-        default=None,
-        dest="dataset_id",
-        metavar="ID",
-        help="nnU-Net dataset id, 1..999 (default 651 for task 1, 652 for task 2)",
-    )
-    parser.add_argument(
-        "--name", default=None, help="dataset name after DatasetXXX_ (default SegRapTask1 / SegRapTask2)"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Export, print where it went and the next nnU-Net command; exit status 0."""
-    try:
-        dataset_dirname(args.task, args.dataset_id, args.name)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    folder, counts = _export(args.data, args.out, args.task, args.dataset_id, args.name, progress=True)
-    print(f"wrote {folder}: {summary(counts)}")
-    dataset_id = DEFAULT_IDS[args.task] if args.dataset_id is None else args.dataset_id
-    print(
-        f"next: export nnUNet_raw={Path(args.out).expanduser().resolve()} (and "
-        f"nnUNet_preprocessed, nnUNet_results), then "
-        f"nnUNetv2_plan_and_preprocess -d {dataset_id} --verify_dataset_integrity"
-    )
-    return 0

@@ -23,7 +23,6 @@ seed and the case number, not on the size. The same seed always gives the same b
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import shutil
@@ -40,7 +39,6 @@ from scipy import ndimage
 
 from segrap_nb import __version__
 from segrap_nb import labels as L
-from segrap_nb.cli_args import int_in
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_open, atomic_paths
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
@@ -369,37 +367,3 @@ def _write_cases(out: Path, cases: int, size: PhantomSize, seed: int, as_zip: bo
     with atomic_open(out / MARKER, "w") as fh:  # last: a phantom without its marker is incomplete
         fh.write(_marker_text(int(cases), size, int(seed), as_zip))
     (out / _PARTIAL).unlink(missing_ok=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``segrap-nb phantom``."""
-    parser.add_argument("out", type=Path, help="folder to write the dataset into")
-    parser.add_argument(
-        "--cases", type=int_in(1, MAX_CASES), default=8, help=f"number of cases, 1..{MAX_CASES} (default 8)"
-    )
-    parser.add_argument(
-        "--size",
-        choices=SIZES,
-        default="quick",
-        help="quick: 1.5x1.5x3 mm head-and-neck grid (default); full: release-size "
-        "grids (about 130 M voxels per case)",
-    )
-    parser.add_argument(
-        "--seed", type=int_in(0, 2**63 - 1), default=0, help="random seed, a non-negative integer (default 0)"
-    )
-    parser.add_argument(
-        "--zip", action="store_true", help="write the two release zips instead of extracted folders"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``segrap-nb phantom``; returns the exit status."""
-    out = make_phantom(
-        args.out, cases=args.cases, size=args.size, seed=args.seed, as_zip=args.zip, progress=not args.quiet
-    )
-    print(
-        f"wrote {args.cases} synthetic {args.size} case(s) to {out}"
-        f"{' as the two release zips' if args.zip else ''}"
-    )
-    return 0

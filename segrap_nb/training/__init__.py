@@ -9,8 +9,9 @@ Modules: ``train_config`` (YAML configs), ``device`` (CUDA > MPS > CPU), ``prepr
 body crop, normalise, on-disk cache), ``data`` (class-balanced patch crops, a threaded loader),
 ``augment`` (flips with the _L/_R swap, intensity, affine: batched on the training device), ``model``
 (MONAI UNet), ``val_dice`` (validation DSC per structure and organ group), ``loop`` (training),
-``inference`` (sliding window, back to the original grid), ``ddp`` (torchrun), ``live``
-(notebook plot); ``train`` and ``predict`` are the ``segrap-nb`` commands.
+``inference`` (sliding window, back to the original grid), ``prediction`` (a dataset or a new
+patient, written in the release layout), ``ddp`` (torchrun), ``live`` (notebook plot). The
+``segrap-nb train`` and ``predict`` commands are in :mod:`segrap_nb.cli`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from segrap_nb.training.loop import (
     read_metrics,
     train,
 )
-from segrap_nb.training.predict import predict
+from segrap_nb.training.prediction import predict
 from segrap_nb.training.preprocess import PreprocessCache, preprocess_case, to_original_grid
 from segrap_nb.training.train_config import TrainConfig, config_names, load_config, save_config
 from segrap_nb.training.val_dice import SCORE_GROUPS, dice_per_structure, group_means

@@ -4,6 +4,8 @@ segrap-nb train --config quick --out build/runs/quick
 segrap-nb train --config gpu --data /data/segrap --out runs/gpu --steps 8000
 segrap-nb train --config gpu --data /data/segrap --out runs/gpu --resume
 torchrun --nproc_per_node=2 -m segrap_nb train --config gpu --data /data/segrap --out runs/ddp
+
+The work is :func:`segrap_nb.training.train`; torch is imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -12,9 +14,18 @@ import argparse
 
 import yaml
 
-from segrap_nb.cli_args import int_in
+from segrap_nb.cli.options import add_data, add_device, add_progress, guard_output, int_in
 from segrap_nb.errors import DataError
 from segrap_nb.training.train_config import config_names
+
+#: Options that override one config key: option dest -> dotted config key.
+OVERRIDES = (
+    ("steps", "train.steps"),
+    ("task", "task"),
+    ("batch_size", "data.batch_size"),
+    ("num_workers", "data.num_workers"),
+    ("val_every", "train.val_every"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="quick",
         help=f"a packaged config ({', '.join(config_names())}) or a YAML file (default: quick)",
     )
-    parser.add_argument(
-        "--data", default=None, help="dataset folder or zip (default: $SEGRAP_DATA, else the quick phantom)"
-    )
+    add_data(parser, positional=False)
     parser.add_argument("--out", required=True, help="run folder (config copy, metrics, checkpoints)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
@@ -60,20 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache", default=None, help="preprocessed-cache folder (default: <segrap-nb cache>/preprocessed)"
     )
-    parser.add_argument("--device", default=None, help="force a device (cpu, cuda, cuda:1, mps)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device(parser)
+    add_progress(parser)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
     """The dotted config overrides named by the command-line options."""
     out: dict = {}
-    for key, dotted in (
-        ("steps", "train.steps"),
-        ("task", "task"),
-        ("batch_size", "data.batch_size"),
-        ("num_workers", "data.num_workers"),
-        ("val_every", "train.val_every"),
-    ):
+    for key, dotted in OVERRIDES:
         value = getattr(args, key, None)
         if value is not None:
             out[dotted] = value
@@ -90,10 +93,11 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Train; returns 0 on success."""
-    from segrap_nb.training.loop import train
-    from segrap_nb.training.train_config import load_config
+    from segrap_nb.training import load_config, train
+    from segrap_nb.training.ddp import from_env
 
     cfg = load_config(args.config, overrides_from_args(args))
+    guard_output(args.out, args.data, what="run folder")
     result = train(
         cfg,
         args.data,
@@ -101,12 +105,10 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         cache_root=args.cache,
-        progress=not args.no_progress,
+        progress=args.progress,
         device=args.device,
         stop_at=args.stop_at,
     )
-    from segrap_nb.training.ddp import from_env
-
     if from_env().is_main:
         print(
             f"run saved in {result.run_dir}: step {result.step}, best mean DSC "

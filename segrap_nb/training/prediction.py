@@ -1,6 +1,6 @@
-"""``segrap-nb predict``: segment cases with a trained run and write them in the release layout.
+"""Predictions of a trained run: a dataset written in the release layout (:func:`predict`), or one new patient.
 
-    segrap-nb predict --run build/runs/quick --out build/pred [--data DATA] [--cases segrap_0006 ...]
+    predict(run, "build/pred", data, cases=["segrap_0006"])   # or: segrap-nb predict --run RUN --out PRED
 
 For each case it writes, on the case's original voxel grid (same shape and affine as its
 ``image.nii.gz``: the crop, the resampling and the reorientation are undone):
@@ -15,7 +15,6 @@ release and ``segrap-nb evaluate`` can score them. Every file is written atomica
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -118,30 +117,3 @@ def predict_file(
         with write_errors(out.parent):
             write_nifti(out, onehot, header.affine)
     return volume
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``segrap-nb predict``."""
-    parser.add_argument("--run", required=True, help="run folder written by segrap-nb train")
-    parser.add_argument("--out", required=True, help="output folder (release layout)")
-    parser.add_argument(
-        "--data", default=None, help="dataset folder or zip (default: $SEGRAP_DATA, else the quick phantom)"
-    )
-    parser.add_argument("--cases", nargs="+", default=None, help="case ids (default: every case)")
-    parser.add_argument("--checkpoint", default="best", help="best (default), last, or a .pt file")
-    parser.add_argument(
-        "--no-masks", action="store_true", help="write only the one-hot maps, not the per-structure masks"
-    )
-    parser.add_argument("--device", default=None, help="force a device (cpu, cuda, mps)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Predict; returns 0 on success."""
-    from segrap_nb.training.device import parse_device
-
-    device = parse_device(args.device, "--device") if args.device else None
-    files = predict(
-        args.run, args.out, args.data, args.cases, args.checkpoint, masks=not args.no_masks, device=device
-    )
-    print(f"wrote {len(files)} prediction(s) to {args.out}")
-    return 0

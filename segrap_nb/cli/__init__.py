@@ -1,6 +1,9 @@
 """The ``segrap-nb`` command line: one subcommand per task, each defined in its own module.
 
-Each module named in ``COMMANDS`` provides ``add_arguments(parser)`` and ``run(args) -> int``.
+Each module named in ``COMMANDS`` (``segrap_nb/cli/<command>.py``) provides
+``add_arguments(parser)`` and ``run(args) -> int``; it parses options and prints, while the work
+is done by library functions in the domain modules. Options shared by several commands, and the
+output-folder guard of every writing command, are defined once in ``segrap_nb.cli.options``.
 A module is imported only when its subcommand runs, so ``segrap-nb validate`` does not pay for
 importing torch.
 """
@@ -16,13 +19,13 @@ from segrap_nb.errors import DataError
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "phantom": ("segrap_nb.phantom.writer", "write a synthetic SegRap-like dataset in the release layout"),
-    "validate": ("segrap_nb.analysis.validate", "check every case of a dataset (files, grids, labels)"),
-    "stats": ("segrap_nb.analysis.stats", "label and resolution statistics, compared with the dataset card"),
-    "train": ("segrap_nb.training.train", "train a compact 3D U-Net (MONAI)"),
-    "predict": ("segrap_nb.training.predict", "predict with a trained run, in the release layout"),
-    "evaluate": ("segrap_nb.eval.evaluate", "DSC, NSD and HD95 per case and structure, as the challenge"),
-    "export-nnunet": ("segrap_nb.io.nnunet", "export a dataset as an nnU-Net v2 raw dataset"),
+    "phantom": ("segrap_nb.cli.phantom", "write a synthetic SegRap-like dataset in the release layout"),
+    "validate": ("segrap_nb.cli.validate", "check every case of a dataset (files, grids, labels)"),
+    "stats": ("segrap_nb.cli.stats", "label and resolution statistics, compared with the dataset card"),
+    "train": ("segrap_nb.cli.train", "train a compact 3D U-Net (MONAI)"),
+    "predict": ("segrap_nb.cli.predict", "predict with a trained run, in the release layout"),
+    "evaluate": ("segrap_nb.cli.evaluate", "DSC, NSD and HD95 per case and structure, as the challenge"),
+    "export-nnunet": ("segrap_nb.cli.export_nnunet", "export a dataset as an nnU-Net v2 raw dataset"),
 }
 
 
@@ -68,7 +71,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,15 +10,14 @@ One source of truth: ``data/segrap2023_labels.json`` (read from the organisers' 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from importlib import resources
 
 import numpy as np
 
 from segrap_nb.grid import bbox
+from segrap_nb.reference_data import LABELS_JSON, read_json
 
-_RAW = json.loads(resources.files("segrap_nb").joinpath("data/segrap2023_labels.json").read_text())
+_RAW = read_json(LABELS_JSON)
 
 #: Task 1 one-hot labels: id (1..54) -> name.
 ONEHOT_LABELS: dict[int, str] = {int(k): v for k, v in _RAW["task001_onehot_labels"].items()}
@@ -53,6 +52,110 @@ ALIASES: dict[str, str] = {
 for _name in ONEHOT_LABELS.values():
     if "OverLap" in _name:
         ALIASES[_name.replace("OverLap", "Overlap")] = _name
+
+# Two organ-group tables, kept side by side because they answer different questions and
+# deliberately disagree on "inner ear": tests/test_labels.py checks both against the OARs.
+
+#: Organ groups for *scoring*: the validation DSC reported while training (notebook 04,
+#: ``training.val_dice.group_means``), then the GTVs (task 2). Keys are identifiers. ``large``,
+#: ``small`` and ``inner_ear`` split the 45 OARs by how hard they are to learn: each OAR is in
+#: exactly one of them, and ``inner_ear`` here holds all 12 small ear and temporal-bone
+#: structures (middle ear, tympanic cavity and Eustachian tube bone included). ``core6`` are the
+#: six large, high-contrast organs the CPU quick mode is expected to learn (DSC >= 0.7).
+SCORE_GROUPS: dict[str, tuple[str, ...]] = {
+    "core6": ("Brain", "Mandible_L", "Mandible_R", "SpinalCord", "Eye_L", "Eye_R"),
+    "large": (
+        "Brain",
+        "BrainStem",
+        "TemporalLobe_L",
+        "TemporalLobe_R",
+        "Eye_L",
+        "Eye_R",
+        "OralCavity",
+        "Mandible_L",
+        "Mandible_R",
+        "Submandibular_L",
+        "Submandibular_R",
+        "Parotid_L",
+        "Parotid_R",
+        "Mastoid_L",
+        "Mastoid_R",
+        "SpinalCord",
+        "Esophagus",
+        "Larynx",
+        "PharynxConst",
+        "Thyroid",
+        "Trachea",
+    ),
+    "small": (
+        "Chiasm",
+        "Hippocampus_L",
+        "Hippocampus_R",
+        "Lens_L",
+        "Lens_R",
+        "OpticNerve_L",
+        "OpticNerve_R",
+        "Pituitary",
+        "TMjoint_L",
+        "TMjoint_R",
+        "Larynx_Glottic",
+        "Larynx_Supraglot",
+    ),
+    "inner_ear": (
+        "MiddleEar_L",
+        "MiddleEar_R",
+        "IAC_L",
+        "IAC_R",
+        "TympanicCavity_L",
+        "TympanicCavity_R",
+        "VestibulSemi_L",
+        "VestibulSemi_R",
+        "Cochlea_L",
+        "Cochlea_R",
+        "ETbone_L",
+        "ETbone_R",
+    ),
+    "gtv": ("GTVp", "GTVnd"),
+}
+
+#: Organ groups for *display*: anatomical regions named in words, for the viewer's organ picker
+#: and the slice pictures (``viz.colors.resolve_organs``). An organ may be in several groups.
+#: ``"inner ear"`` here is the 6 inner-ear structures proper (cochlea, vestibule and
+#: semicircular canals, internal acoustic canal); the middle ear is its own group.
+DISPLAY_GROUPS: dict[str, tuple[str, ...]] = {
+    "brain": (
+        "Brain",
+        "BrainStem",
+        "TemporalLobe_L",
+        "TemporalLobe_R",
+        "Hippocampus_L",
+        "Hippocampus_R",
+        "Chiasm",
+        "Pituitary",
+    ),
+    "optic pathway": ("Eye_L", "Eye_R", "Lens_L", "Lens_R", "OpticNerve_L", "OpticNerve_R", "Chiasm"),
+    "inner ear": ("Cochlea_L", "Cochlea_R", "VestibulSemi_L", "VestibulSemi_R", "IAC_L", "IAC_R"),
+    "middle ear": (
+        "MiddleEar_L",
+        "MiddleEar_R",
+        "TympanicCavity_L",
+        "TympanicCavity_R",
+        "ETbone_L",
+        "ETbone_R",
+    ),
+    "glands": ("Parotid_L", "Parotid_R", "Submandibular_L", "Submandibular_R", "Thyroid", "Pituitary"),
+    "larynx/pharynx": ("Larynx", "Larynx_Glottic", "Larynx_Supraglot", "PharynxConst"),
+    "bones and joints": ("Mandible_L", "Mandible_R", "TMjoint_L", "TMjoint_R", "Mastoid_L", "Mastoid_R"),
+    "cord, airway and swallowing": (
+        "SpinalCord",
+        "BrainStem",
+        "OralCavity",
+        "PharynxConst",
+        "Esophagus",
+        "Trachea",
+    ),
+    "tumour (GTV)": ("GTVp", "GTVnd"),
+}
 
 
 def canonical_name(name: str) -> str:

@@ -99,3 +99,22 @@ def test_masks_outside_the_official_table_are_refused():
         L.masks_to_onehot(gtv, 2)
     with pytest.raises(L.ConversionError, match="missing masks: BrainStem"):
         L.masks_to_onehot({"Brain": np.zeros((2, 2, 2), bool)}, 1)
+
+
+def test_score_groups_split_the_45_oars_into_large_small_and_inner_ear():
+    groups = [L.SCORE_GROUPS[g] for g in ("large", "small", "inner_ear")]
+    assert sorted(n for g in groups for n in g) == sorted(L.OAR_NAMES)  # each OAR exactly once
+    assert len(L.SCORE_GROUPS["inner_ear"]) == 12 and "MiddleEar_L" in L.SCORE_GROUPS["inner_ear"]
+    assert set(L.SCORE_GROUPS["core6"]) <= set(L.SCORE_GROUPS["large"])
+    assert L.SCORE_GROUPS["gtv"] == L.GTV_NAMES
+
+
+def test_display_groups_name_real_structures_and_cover_every_oar():
+    members = {n for g in L.DISPLAY_GROUPS.values() for n in g}
+    assert members <= set(L.OAR_NAMES) | set(L.GTV_NAMES)
+    assert set(L.OAR_NAMES) <= members
+    # "inner ear" for display is the inner ear proper; the middle ear is its own group.
+    assert sorted(L.DISPLAY_GROUPS["inner ear"]) == sorted(
+        ["Cochlea_L", "Cochlea_R", "VestibulSemi_L", "VestibulSemi_R", "IAC_L", "IAC_R"]
+    )
+    assert "MiddleEar_L" in L.DISPLAY_GROUPS["middle ear"]

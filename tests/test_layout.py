@@ -16,6 +16,7 @@ LAYERS = {
     "grid": 0,
     "progress": 0,
     "parallel": 0,
+    "reference_data": 0,
     "io": 1,
     "phantom": 2,
     "sources": 3,

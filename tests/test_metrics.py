@@ -332,3 +332,24 @@ def test_evaluate_case_errors():
         M.evaluate_case({"GTVp": gt == 1}, np.zeros(TINY, np.uint8), SPACING, task=2)
     with pytest.raises(ValueError):
         M.evaluate_case(pred, gt, SPACING, task=3)
+
+
+def test_one_dice_formula_and_one_empty_rule_for_scoring_and_validation():
+    assert M.dice(0, 0, 0) == 1.0  # both empty
+    assert M.dice(0, 7, 0) == 0.0 and M.dice(0, 0, 7) == 0.0  # exactly one empty
+    assert M.dice(3, 4, 4) == 0.75
+    from segrap_nb.training.val_dice import dice_per_structure
+
+    rng = np.random.default_rng(3)
+    gt = np.zeros((12, 10, 8), np.uint8)
+    gt[2:7, 2:6, 1:5] = L.ONEHOT_IDS["Brain"]
+    pred = gt.copy()
+    pred[rng.random(gt.shape) < 0.2] = 0
+    pred[0, 0, 0] = L.OAR_TO_ONEHOT["Eye_L"][0]  # a one-voxel false positive: Eye_L absent in gt
+    val = dice_per_structure(gt, pred, 1)
+    for name in ("Brain", "Eye_L", "Cochlea_L"):  # overlap, one empty, both empty
+        p, g = L.structure_mask(pred, name, 1), L.structure_mask(gt, name, 1)
+        score = M.surface_metrics(p, g, (1.0, 1.0, 1.0), 1.0)
+        expected = M.dice(int((p & g).sum()), int(p.sum()), int(g.sum()))
+        assert val[name] == score.dsc == expected, name
+    assert val["Cochlea_L"] == 1.0 and val["Eye_L"] == 0.0 and 0.8 < val["Brain"] < 0.9

@@ -9,11 +9,10 @@ Volume" columns in cm³) and the Task 2 GTV table. Names are given in the card's
 
 from __future__ import annotations
 
-from importlib import resources
-
 import pandas as pd
 
 from segrap_nb.labels import ONEHOT_LABELS, canonical_name
+from segrap_nb.reference_data import CARD_GTV, CARD_LABELS, CARD_RESOLUTION, read_csv
 
 #: Published test-set results (mean DSC %) from the challenge paper.
 PUBLISHED_DSC = pd.DataFrame(
@@ -22,14 +21,9 @@ PUBLISHED_DSC = pd.DataFrame(
 )
 
 
-def _read(name: str) -> pd.DataFrame:
-    with resources.files("segrap_nb").joinpath(f"data/{name}").open() as fh:
-        return pd.read_csv(fh)
-
-
 def card_labels() -> pd.DataFrame:
     """The card's Task 1 table: label, name, card_name, cases, coverage_pct, *_cm3 columns."""
-    df = _read("card_labels.csv")
+    df = read_csv(CARD_LABELS)
     df["name"] = [canonical_name(n) for n in df["card_name"]]
     if list(df["name"]) != [ONEHOT_LABELS[k] for k in df["label"]]:
         raise AssertionError("card label table does not match the label ids")  # data integrity
@@ -39,7 +33,7 @@ def card_labels() -> pd.DataFrame:
 
 def card_gtv() -> pd.DataFrame:
     """The card's Task 2 table: one row per GTV (GTVp, GTVnd) with the same columns."""
-    df = _read("card_gtv.csv")
+    df = read_csv(CARD_GTV)
     df.insert(0, "label", [1, 2])
     df.insert(1, "name", df.pop("structure"))
     return df
@@ -47,4 +41,4 @@ def card_gtv() -> pd.DataFrame:
 
 def card_resolution() -> pd.DataFrame:
     """The card's resolution table: min/median/max spacing (mm) and size (voxels), x, y, z."""
-    return _read("card_resolution.csv").set_index("statistic")
+    return read_csv(CARD_RESOLUTION).set_index("statistic")

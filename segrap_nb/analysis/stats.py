@@ -52,6 +52,7 @@ from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.guards import Manifest, write_errors
 from segrap_nb.io.nifti import read_header
 from segrap_nb.parallel import run_jobs
+from segrap_nb.reference_data import train_geometry
 
 #: Columns of the per-case geometry table (sizes in voxels, spacing in mm, NIfTI (i, j, k) order).
 HEADER_COLUMNS = [
@@ -323,15 +324,8 @@ def class_fractions(volumes: pd.DataFrame, task: int = 1) -> pd.DataFrame:
 
 def release_geometry() -> pd.DataFrame:
     """The 120 training cases' geometry from the official nnU-Net record, as a header table."""
-    from importlib import resources
-
-    with resources.files("segrap_nb").joinpath("data/segrap2023_train_geometry.csv").open() as fh:
-        raw = pd.read_csv(fh)
-    out = pd.DataFrame({"case": raw["case"], "source": "nnU-Net baseline record (z, y, x)"})
-    for axis in "xyz":  # the record is in (z, y, x) order, the NIfTI (i, j, k) order reversed
-        out[f"size_{axis}"] = raw[f"size_{axis}"].astype(int)
-    for axis in "xyz":
-        out[f"spacing_{axis}_mm"] = raw[f"spacing_{axis}_mm"].astype(float)
+    out = train_geometry()
+    out.insert(1, "source", "nnU-Net baseline record (z, y, x)")
     return out[HEADER_COLUMNS]
 
 

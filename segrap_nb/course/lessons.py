@@ -101,15 +101,9 @@ if "google.colab" in sys.modules:
 
 def measured_runs() -> pd.DataFrame | None:
     """Measured headless run time (s) and peak kernel memory (MB) per notebook, if recorded."""
-    from importlib import resources
+    from segrap_nb.reference_data import notebook_runs
 
-    import pandas as pd
-
-    res = resources.files("segrap_nb").joinpath("data/notebook_runs.csv")
-    if not res.is_file():
-        return None
-    with res.open() as fh:
-        return pd.read_csv(fh)
+    return notebook_runs()
 
 
 def measured_run(notebook: str) -> str:

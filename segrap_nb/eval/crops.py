@@ -19,23 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from segrap_nb import labels as L
-from segrap_nb.grid import Box, bbox, memory_order, union_box
+from segrap_nb.grid import Box, bbox, label_boxes, union_box
 
 __all__ = ["CroppedMask", "crop_mask", "crop_structures", "label_boxes"]
-
-
-def label_boxes(onehot: np.ndarray) -> list[Box | None]:
-    """Tight box of every label 1..max of a uint8 map (``find_objects``' list), in the map's axis order.
-
-    ``find_objects`` is run on the memory order (a Fortran-ordered map is passed transposed):
-    on a 1024 x 1024 x 126 NIfTI map that is about 6x faster than on the Fortran-ordered array.
-    """
-    view, flipped = memory_order(onehot)
-    found = ndimage.find_objects(view)
-    return [b[::-1] if flipped and b is not None else b for b in found]
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from segrap_nb.grid import bbox, union_box
 
 __all__ = [
     "StructureScore",
+    "dice",
     "evaluate_case",
     "surface_distances",
     "surface_metrics",
@@ -78,6 +79,16 @@ class StructureScore:
 BOTH_EMPTY = StructureScore(dsc=1.0, nsd=1.0, hd95=0.0)
 #: Scores when exactly one of prediction and ground truth is empty (challenge rule).
 ONE_EMPTY = StructureScore(dsc=0.0, nsd=0.0, hd95=math.inf)
+
+
+def dice(n_both: int, n_pred: int, n_gt: int) -> float:
+    """DSC from voxel counts, 2|P ∩ G| / (|P| + |G|): the kit's one Dice formula.
+
+    Empty/empty rule (the challenge's): both masks empty gives 1.0; exactly one empty gives 0.0.
+    Used by the evaluation, the validation DSC while training and the prediction pictures.
+    """
+    total = n_pred + n_gt
+    return 1.0 if total == 0 else float(2 * n_both / total)
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +166,7 @@ def _score_crops(
     n_pred = int(np.count_nonzero(pred))
     n_gt = int(np.count_nonzero(gt))
     n_both = int(np.count_nonzero(pred & gt))
-    dsc = 2 * n_both / (n_pred + n_gt)
+    dsc = dice(n_both, n_pred, n_gt)
     sd = _crop_distances(pred, gt, spacing)
     d_gp, d_pg = sd["distances_gt_to_pred"], sd["distances_pred_to_gt"]
     a_g, a_p = sd["surfel_areas_gt"], sd["surfel_areas_pred"]

@@ -23,14 +23,13 @@ seed and the case number, not on the size. The same seed always gives the same b
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from importlib import resources
+from functools import reduce
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -40,6 +39,7 @@ from scipy import ndimage
 from segrap_nb import __version__
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
+from segrap_nb.grid import Box, label_boxes, union_box
 from segrap_nb.io.atomic import atomic_open, atomic_paths
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.guards import check_writable, write_errors
@@ -47,6 +47,7 @@ from segrap_nb.io.nifti import encode_nifti, write_nifti
 from segrap_nb.phantom.anatomy import TISSUES, Anatomy, build_anatomy
 from segrap_nb.phantom.raster import VoxelGrid, rasterize
 from segrap_nb.progress import progress_bar
+from segrap_nb.reference_data import train_geometry
 
 #: Phantom sizes: ``quick`` (a fixed small grid) or ``full`` (grids of the real release).
 PhantomSize = Literal["quick", "full"]
@@ -93,13 +94,13 @@ class PhantomCase:
 
 def _train_geometry() -> list[tuple[tuple[int, int, int], tuple[float, float, float]]]:
     """The 120 training cases' (shape (i, j, k), spacing mm) from the bundled table (z, y, x)."""
-    text = resources.files("segrap_nb").joinpath("data/segrap2023_train_geometry.csv").read_text()
-    out = []
-    for row in csv.DictReader(text.splitlines()):
-        shape = (int(row["size_x"]), int(row["size_y"]), int(row["size_z"]))
-        spacing = (float(row["spacing_x_mm"]), float(row["spacing_y_mm"]), float(row["spacing_z_mm"]))
-        out.append((shape, spacing))
-    return out
+    table = train_geometry()
+    sizes = table[["size_x", "size_y", "size_z"]].itertuples(index=False)
+    spacings = table[["spacing_x_mm", "spacing_y_mm", "spacing_z_mm"]].itertuples(index=False)
+    return [
+        ((int(i), int(j), int(k)), (float(si), float(sj), float(sk)))
+        for (i, j, k), (si, sj, sk) in zip(sizes, spacings, strict=True)
+    ]
 
 
 def case_grid(anatomy: Anatomy, size: PhantomSize, rng: np.random.Generator) -> VoxelGrid:
@@ -175,19 +176,13 @@ def synthesize_ct(
     return out
 
 
-def _label_boxes(onehot: np.ndarray) -> dict[str, tuple[slice, ...] | None]:
+def _oar_boxes(onehot: np.ndarray) -> dict[str, Box | None]:
     """Bounding box (voxel slices) of each of the 45 OARs in a one-hot map, None when empty."""
-    found = ndimage.find_objects(onehot, max_label=L.max_label(1))
-    out: dict[str, tuple[slice, ...] | None] = {}
-    for name in L.OAR_NAMES:
-        boxes = [found[lab - 1] for lab in L.OAR_TO_ONEHOT[name] if found[lab - 1] is not None]
-        if not boxes:
-            out[name] = None
-            continue
-        out[name] = tuple(
-            slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(onehot.ndim)
-        )
-    return out
+    found = label_boxes(onehot)
+    return {
+        name: reduce(union_box, (found[lab - 1] for lab in L.OAR_TO_ONEHOT[name] if lab <= len(found)), None)
+        for name in L.OAR_NAMES
+    }
 
 
 def case_files(case: PhantomCase) -> Iterator[tuple[str, np.ndarray]]:
@@ -204,7 +199,7 @@ def case_files(case: PhantomCase) -> Iterator[tuple[str, np.ndarray]]:
         yield f"{folder}/{key}.nii.gz", arr
         del arr
     buffer = np.zeros(case.onehot.shape, np.uint8, order="F")
-    for name, box in _label_boxes(case.onehot).items():
+    for name, box in _oar_boxes(case.onehot).items():
         if box is not None:
             buffer[box] = L.structure_mask(case.onehot[box], name, 1)
         yield f"{folder}/{name}.nii.gz", buffer

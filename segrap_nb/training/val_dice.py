@@ -3,8 +3,7 @@
 An OAR is a *union* of one-hot labels (``Eye_L = {10, 12}``), so DSC is computed per structure,
 not per label: from the (true label, predicted label) confusion matrix (one ``torch.bincount``
 over the volume), ``|P ∩ G|`` of structure S is the sum of the block S x S, ``|G|`` the rows of
-S and ``|P|`` its columns. Empty ground truth and empty prediction give DSC 1, exactly one of
-them empty gives 0 (the challenge's convention).
+S and ``|P|`` its columns; the DSC and its empty/empty rule are :func:`segrap_nb.eval.metrics.dice`.
 """
 
 from __future__ import annotations
@@ -13,64 +12,10 @@ import numpy as np
 import torch
 
 from segrap_nb import labels as L
+from segrap_nb.eval.metrics import dice
 
-#: Organ groups reported during validation (task 1), then the GTVs (task 2).
-SCORE_GROUPS: dict[str, tuple[str, ...]] = {
-    # The six large, high-contrast organs the CPU quick mode is expected to learn (DSC >= 0.7).
-    "core6": ("Brain", "Mandible_L", "Mandible_R", "SpinalCord", "Eye_L", "Eye_R"),
-    "large": (
-        "Brain",
-        "BrainStem",
-        "TemporalLobe_L",
-        "TemporalLobe_R",
-        "Eye_L",
-        "Eye_R",
-        "OralCavity",
-        "Mandible_L",
-        "Mandible_R",
-        "Submandibular_L",
-        "Submandibular_R",
-        "Parotid_L",
-        "Parotid_R",
-        "Mastoid_L",
-        "Mastoid_R",
-        "SpinalCord",
-        "Esophagus",
-        "Larynx",
-        "PharynxConst",
-        "Thyroid",
-        "Trachea",
-    ),
-    "small": (
-        "Chiasm",
-        "Hippocampus_L",
-        "Hippocampus_R",
-        "Lens_L",
-        "Lens_R",
-        "OpticNerve_L",
-        "OpticNerve_R",
-        "Pituitary",
-        "TMjoint_L",
-        "TMjoint_R",
-        "Larynx_Glottic",
-        "Larynx_Supraglot",
-    ),
-    "inner_ear": (
-        "MiddleEar_L",
-        "MiddleEar_R",
-        "IAC_L",
-        "IAC_R",
-        "TympanicCavity_L",
-        "TympanicCavity_R",
-        "VestibulSemi_L",
-        "VestibulSemi_R",
-        "Cochlea_L",
-        "Cochlea_R",
-        "ETbone_L",
-        "ETbone_R",
-    ),
-    "gtv": ("GTVp", "GTVnd"),
-}
+#: Organ groups reported during validation: defined in :data:`segrap_nb.labels.SCORE_GROUPS`.
+SCORE_GROUPS = L.SCORE_GROUPS
 
 
 def groups_for(task: int) -> dict[str, tuple[str, ...]]:
@@ -97,7 +42,7 @@ def dice_from_confusion(cm: np.ndarray, task: int) -> dict[str, float]:
         inter = cm[np.ix_(ids, ids)].sum()
         g = cm[ids, :].sum()
         p = cm[:, ids].sum()
-        out[name] = 1.0 if g + p == 0 else float(2.0 * inter / (g + p))
+        out[name] = dice(int(inter), int(p), int(g))
     return out
 
 

@@ -78,41 +78,8 @@ STRUCTURE_IDS: dict[str, int] = {
     name: i for i, name in enumerate(list(L.OAR_NAMES) + list(L.GTV_NAMES), start=1)
 }
 
-#: Display groups for the organ picker (an organ may belong to several groups).
-ORGAN_GROUPS: dict[str, tuple[str, ...]] = {
-    "brain": (
-        "Brain",
-        "BrainStem",
-        "TemporalLobe_L",
-        "TemporalLobe_R",
-        "Hippocampus_L",
-        "Hippocampus_R",
-        "Chiasm",
-        "Pituitary",
-    ),
-    "optic pathway": ("Eye_L", "Eye_R", "Lens_L", "Lens_R", "OpticNerve_L", "OpticNerve_R", "Chiasm"),
-    "inner ear": ("Cochlea_L", "Cochlea_R", "VestibulSemi_L", "VestibulSemi_R", "IAC_L", "IAC_R"),
-    "middle ear": (
-        "MiddleEar_L",
-        "MiddleEar_R",
-        "TympanicCavity_L",
-        "TympanicCavity_R",
-        "ETbone_L",
-        "ETbone_R",
-    ),
-    "glands": ("Parotid_L", "Parotid_R", "Submandibular_L", "Submandibular_R", "Thyroid", "Pituitary"),
-    "larynx/pharynx": ("Larynx", "Larynx_Glottic", "Larynx_Supraglot", "PharynxConst"),
-    "bones and joints": ("Mandible_L", "Mandible_R", "TMjoint_L", "TMjoint_R", "Mastoid_L", "Mastoid_R"),
-    "cord, airway and swallowing": (
-        "SpinalCord",
-        "BrainStem",
-        "OralCavity",
-        "PharynxConst",
-        "Esophagus",
-        "Trachea",
-    ),
-    "tumour (GTV)": ("GTVp", "GTVnd"),
-}
+#: Display groups for the organ picker: defined in :data:`segrap_nb.labels.DISPLAY_GROUPS`.
+ORGAN_GROUPS = L.DISPLAY_GROUPS
 
 
 def resolve_organs(selection: str | Iterable[str] | None) -> tuple[str, ...]:

@@ -265,7 +265,7 @@ def test_viewer_snapshot_is_a_static_figure_with_legend() -> None:
 
 
 def test_live_plot_snapshot_keeps_the_state_it_was_taken_in() -> None:
-    from segrap_nb.training.live import LivePlot
+    from segrap_nb.viz.training_curves import LivePlot
 
     plot = LivePlot(groups=("core6",), live=False)
     for step in (10, 20):

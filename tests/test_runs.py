@@ -14,6 +14,7 @@ from segrap_nb.io.dataset import SegRapDataset
 from segrap_nb.io.nifti import read_nifti
 from segrap_nb.training import default_run_dir, load_config, predict, train
 from segrap_nb.training.prediction import predict_file
+from segrap_nb.training.run_folder import RunFolder, Split
 from segrap_nb.training.runs import latest_run, mark_latest, time_warning
 from tests.factories import write_head_release
 from tests.test_training import tiny_config
@@ -48,6 +49,41 @@ def test_latest_run_points_at_the_marked_run_once_it_has_a_checkpoint(tmp_path, 
     assert latest_run() is None  # no checkpoint yet: nothing to evaluate
     (run / "last.pt").write_bytes(b"")
     assert latest_run() == run.resolve()
+
+
+def test_run_folder_split_round_trips_and_names_a_bad_file(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    with pytest.raises(DataError, match="split.json.*no training run"):
+        run.split()
+    split = Split(["segrap_0000", "segrap_0001"], ["segrap_0007"], tmp_path / "data", tmp_path / "cache")
+    run.path.mkdir()
+    run.write_split(split)
+    assert run.split() == split
+    assert json.loads((run.path / "split.json").read_text())["val"] == ["segrap_0007"]
+    (run.path / "split.json").write_text('{"train": ["a"]}')
+    with pytest.raises(DataError, match="split.json.*not a run's split"):
+        run.split()
+
+
+def test_run_folder_best_checkpoint_falls_back_to_last_and_clear_removes_the_run(tmp_path):
+    run = RunFolder(tmp_path)
+    assert run.checkpoint("best") == tmp_path / "last.pt"
+    (tmp_path / "best.pt").write_bytes(b"")
+    assert run.checkpoint("best") == tmp_path / "best.pt"
+    (tmp_path / "last.pt").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("mine")
+    run.clear()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # only the run's own files
+
+
+def test_a_second_writer_of_a_run_folder_is_refused(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    with run.lock():
+        with pytest.raises(DataError, match="another segrap-nb train"):
+            with RunFolder(tmp_path / "run").lock():
+                pass
+    with run.lock():  # released
+        pass
 
 
 def test_time_warning_only_for_heavy_settings_off_gpu_or_on_the_phantom():

@@ -7,8 +7,12 @@ Every notebook and command calls :func:`get_device`; nothing else in the kit wri
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from segrap_nb.training.train_config import TrainLoopConfig
 
 #: Environment variable that forces a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
 DEVICE_ENV = "SEGRAP_DEVICE"
@@ -67,6 +71,26 @@ def describe_device(device: torch.device) -> str:
 def use_amp(device: torch.device, wanted: bool = True) -> bool:
     """Mixed precision only on CUDA (float16 autocast + gradient scaling)."""
     return bool(wanted) and device.type == "cuda"
+
+
+def cpu_bf16_supported() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX): oneDNN's bf16 kernels are fast."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: assume emulated (slow) bfloat16
+        return False
+
+
+def use_cpu_bf16(device: torch.device, wanted: bool) -> bool:
+    """bfloat16 autocast on the CPU: when asked (``train.cpu_bf16``) and the CPU has native bf16."""
+    return bool(wanted) and device.type == "cpu" and cpu_bf16_supported()
+
+
+def autocast_for(device: torch.device, train: TrainLoopConfig) -> torch.autocast:
+    """The autocast of a training config: float16 on CUDA (``amp``), bfloat16 on a bf16 CPU (``cpu_bf16``)."""
+    if use_cpu_bf16(device, getattr(train, "cpu_bf16", False)):
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+    return autocast(device, use_amp(device, train.amp))
 
 
 def autocast(device: torch.device, enabled: bool) -> torch.autocast:

@@ -12,9 +12,10 @@ from monai.inferers import sliding_window_inference
 from segrap_nb.errors import DataError
 from segrap_nb.io.dataset import Case
 from segrap_nb.training.checkpoint import Which, load_checkpoint
-from segrap_nb.training.device import autocast, get_device, use_amp
+from segrap_nb.training.device import autocast_for, get_device
 from segrap_nb.training.model import build_model
 from segrap_nb.training.preprocess import CaseMeta, preprocess_case, to_original_grid
+from segrap_nb.training.run_folder import RunFolder
 from segrap_nb.training.train_config import TrainConfig
 
 
@@ -26,7 +27,7 @@ def predict_labels(
     was_training = model.training
     model.eval()
     x = torch.as_tensor(image, dtype=torch.float32)[None].to(device)
-    with autocast(device, use_amp(device, cfg.train.amp)):
+    with autocast_for(device, cfg.train):
         logits = sliding_window_inference(
             x,
             roi_size=tuple(cfg.train.sw_roi_size or cfg.data.patch_size),
@@ -46,10 +47,7 @@ def load_run(
     run: str | os.PathLike, which: Which = "best", device: torch.device | None = None, verbose: bool = False
 ) -> tuple[torch.nn.Module, TrainConfig, dict]:
     """Model (eval mode, on ``device``), config and checkpoint info of a run (``best`` or ``last``)."""
-    run = Path(run)
-    path = run / f"{which}.pt" if which in ("best", "last") else Path(which)
-    if which == "best" and not path.exists():
-        path = run / "last.pt"
+    path = RunFolder(run).checkpoint(which) if which in ("best", "last") else Path(which)
     device = device or get_device(verbose=verbose)
     ckpt = load_checkpoint(path)
     missing = [k for k in ("config", "model") if not isinstance(ckpt, dict) or k not in ckpt]

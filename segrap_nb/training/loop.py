@@ -3,44 +3,35 @@
 :func:`train` is what ``segrap-nb train`` and the notebook call. One step = one batch of
 ``data.batch_size`` patches per process. Every ``train.log_every`` steps it reports the mean
 loss and the time spent waiting for data vs computing; every ``train.val_every`` steps (and at
-the end) rank 0 runs sliding-window inference on the whole validation cases, computes the DSC
-of every structure, saves ``last.pt`` and, when the selected group's mean DSC improved,
-``best.pt``. Each report is appended to ``metrics.jsonl`` and passed to ``callback(event)``.
+the end) rank 0 runs sliding-window inference on the whole validation cases
+(:mod:`segrap_nb.training.validate`), computes the DSC of every structure, saves ``last.pt``
+and, when the selected group's mean DSC improved, ``best.pt``. Each report is appended to
+``metrics.jsonl`` and passed to ``callback(event)``. The run folder's files are described and
+written by :mod:`segrap_nb.training.run_folder`.
 
-Run folder::
-
-    config.yaml     the configuration used (with overrides applied)
-    split.json      training and validation case ids, and the preprocessed cache folder
-    metrics.jsonl   one JSON object per report ({"kind": "train"|"val", "step": ..., ...})
-    last.pt best.pt checkpoints (model, optimiser, scheduler, scaler, step, config, RNG states)
+A session runs in named steps: :func:`_set_up` (device, distributed group, run folder),
+:func:`_build` (data, model, optimiser, augmentation), :func:`_restore` (from ``last.pt``),
+:func:`_write_run_files`, then :func:`_train_step` per batch and
+:func:`_validate_and_checkpoint` at the validation steps, and :func:`_finish`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks
-    fcntl = None  # type: ignore[assignment]
-
-import numpy as np
 import torch
 from monai.optimizers import WarmupCosineSchedule
 from monai.utils import set_determinism
 
 from segrap_nb import config as kit_config
 from segrap_nb.errors import DataError
-from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import SegRapDataset
 from segrap_nb.io.guards import check_writable, disk_error, is_disk_error, refuse_overlap, torch_save_error
 from segrap_nb.progress import progress_bar
@@ -50,7 +41,7 @@ from segrap_nb.training.augment import DeviceAugment
 from segrap_nb.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from segrap_nb.training.data import PatchDataset, PatchLoader, ValDataset
 from segrap_nb.training.device import (
-    autocast,
+    autocast_for,
     get_device,
     grad_scaler,
     loader_options,
@@ -58,14 +49,22 @@ from segrap_nb.training.device import (
     tune_backends,
     use_amp,
 )
-from segrap_nb.training.inference import predict_labels
 from segrap_nb.training.loss import DiceCE
 from segrap_nb.training.model import build_model, count_parameters
 from segrap_nb.training.preprocess import PreprocessCache
-from segrap_nb.training.train_config import TrainConfig, save_config
-from segrap_nb.training.val_dice import confusion, dice_from_confusion, group_means
+from segrap_nb.training.run_folder import RunFolder, Split, metrics_frames, read_metrics, split_cases
+from segrap_nb.training.train_config import TrainConfig
+from segrap_nb.training.validate import run_validation
 
-RUN_FILES = ("config.yaml", "split.json", "metrics.jsonl", "last.pt", "best.pt")
+__all__ = [
+    "TrainResult",
+    "default_cache_root",
+    "default_run_dir",
+    "metrics_frames",
+    "read_metrics",
+    "split_cases",
+    "train",
+]
 
 
 def default_cache_root() -> Path:
@@ -78,33 +77,7 @@ def default_run_dir(cfg: TrainConfig | str = "quick", data: str | os.PathLike | 
 
     The hash covers every setting and the dataset folder, so two settings never share a folder.
     """
-    from segrap_nb.training.runs import run_dir_for
-    from segrap_nb.training.train_config import load_config
-
-    cfg = load_config(cfg) if isinstance(cfg, str) else cfg
-    return run_dir_for(cfg, chosen_root(data))
-
-
-def split_cases(case_ids: list[str], cfg: TrainConfig) -> tuple[list[str], list[str]]:
-    """(training ids, validation ids): ``data.val_cases`` = the last N ids or an explicit list."""
-    ids = sorted(case_ids)
-    v = cfg.data.val_cases
-    if isinstance(v, int):
-        if not 0 <= v < len(ids):
-            raise DataError("config", f"data.val_cases={v} leaves no training case among {len(ids)}")
-        val = ids[len(ids) - v :] if v else []
-    else:
-        val = list(v)
-        missing = sorted(set(val) - set(ids))
-        if missing:
-            raise DataError("config", f"validation cases not in the dataset: {', '.join(missing)}")
-    train = list(cfg.data.train_cases) if cfg.data.train_cases else [c for c in ids if c not in val]
-    missing = sorted(set(train) - set(ids))
-    if missing:
-        raise DataError("config", f"training cases not in the dataset: {', '.join(missing)}")
-    if not train:
-        raise DataError("config", "no training case left")
-    return train, val
+    return RunFolder.for_config(cfg, chosen_root(data)).path
 
 
 @dataclass
@@ -119,87 +92,11 @@ class TrainResult:
     digest: str = ""
 
 
-def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
-    """The events of a run's ``metrics.jsonl`` (train and val reports), in order.
-
-    A torn last line (the run was killed while writing it) is skipped; a bad line elsewhere
-    raises DataError naming the file and the line.
-    """
-    path = Path(run) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    events = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n == len(lines):
-                break  # torn tail of a killed run: the checkpoint decides where to resume
-            raise DataError(path, f"line {n} is not a JSON report") from None
-    return events
-
-
-def metrics_frames(run: str | os.PathLike):
-    """(train, val) pandas DataFrames of a run's metrics; val has one column per group mean DSC."""
-    import pandas as pd
-
-    events = read_metrics(run)
-    train = pd.DataFrame([e for e in events if e["kind"] == "train"])
-    val = pd.DataFrame([{"step": e["step"], **e["groups"]} for e in events if e["kind"] == "val"])
-    return train, val
-
-
-def _rewrite_metrics(path: Path, events: list[dict[str, Any]]) -> None:
-    """Replace the metrics log atomically (on resume: drop reports after the checkpoint)."""
-    with atomic_open(path, "w") as fh:
-        fh.write("".join(json.dumps(e) + "\n" for e in events))
-
-
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DistributedDataParallel wrapper (or the model itself)."""
     inner = model.module if hasattr(model, "module") else model
     assert isinstance(inner, torch.nn.Module)
     return inner
-
-
-def run_validation(
-    model: torch.nn.Module, val: ValDataset, cfg: TrainConfig, device: torch.device
-) -> dict[str, Any]:
-    """DSC per structure (mean over the validation cases) and per group, on the training grid."""
-    per_case = {}
-    for i in range(len(val)):
-        item = val[i]
-        pred = predict_labels(model, item["image"], cfg, device)
-        cm = confusion(item["label"][0], pred, cfg.num_classes)
-        per_case[item["case_id"]] = dice_from_confusion(cm, cfg.task)
-    names = next(iter(per_case.values())).keys()
-    mean = {n: float(np.mean([d[n] for d in per_case.values()])) for n in names}
-    return {"structures": mean, "groups": group_means(mean, cfg.task), "cases": per_case}
-
-
-@contextmanager
-def _run_lock(out: Path, main: bool) -> Iterator[None]:
-    """Hold ``out/.train.lock`` for the whole run (rank 0 only): a second train there stops."""
-    if not main or fcntl is None:
-        yield
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".train.lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataError(
-                out,
-                "another segrap-nb train is writing into this run folder: "
-                "wait for it to finish, or choose another --out",
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def train(
@@ -224,7 +121,7 @@ def train(
     check_writable(out, "run folder")
     check_writable(options.get("cache_root") or default_cache_root(), "preprocessed cache")
     try:
-        with _run_lock(out, ddp.from_env().is_main):
+        with RunFolder(out).lock(ddp.from_env().is_main):
             return _train(cfg, data, out, **options)
     except OSError as exc:
         if not is_disk_error(exc):
@@ -308,6 +205,290 @@ def _restore(
     return ckpt["step"], ckpt["best_metric"], ckpt["best_step"]
 
 
+@dataclass
+class _Session:
+    """Everything one training session works with; ``step``/``best_*``/``events`` change as it runs."""
+
+    cfg: TrainConfig
+    run: RunFolder
+    dist: ddp.DistInfo
+    device: torch.device
+    data: _RunData
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: WarmupCosineSchedule
+    scaler: Any
+    augment: DeviceAugment
+    callback: Callable[[dict[str, Any]], None] | None
+    progress: bool
+    step: int = 0
+    best_metric: float = -math.inf
+    best_step: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    loss_fn: torch.nn.Module = field(default_factory=DiceCE)  # MONAI's DiceCELoss, in one pass
+
+    @property
+    def main(self) -> bool:
+        """True on the process that writes the run folder (rank 0)."""
+        return self.dist.is_main
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Record a report: in the events, the metrics log and the callback (rank 0)."""
+        self.events.append(event)
+        if self.main:
+            self.run.append_metric(event)
+            if self.callback is not None:
+                self.callback(event)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """What ``last.pt``/``best.pt`` hold: weights, optimiser, schedule, RNG states, progress."""
+        return {
+            "model": _unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "rng": rng_states({"augment": self.augment.generator}),
+            "best_metric": self.best_metric,
+            "best_step": self.best_step,
+            "train_cases": self.data.train_ids,
+            "val_cases": self.data.val_ids,
+        }
+
+    def result(self) -> TrainResult:
+        """The session's :class:`TrainResult` (with the weights' digest, equal on every rank)."""
+        digest = ddp.weights_digest(_unwrap(self.model))
+        return TrainResult(self.run.path, self.step, self.best_step, self.best_metric, self.events, digest)
+
+
+def _set_up(
+    cfg: TrainConfig, run: RunFolder, resume: bool, overwrite: bool, device: torch.device | str | None
+) -> tuple[torch.device, ddp.DistInfo]:
+    """Pick the device, join the distributed group, refuse or clear an earlier run; seed and tune."""
+    dist = ddp.from_env()
+    if isinstance(device, str):
+        device = torch.device(device)
+    device = device or get_device(verbose=dist.is_main, local_rank=dist.local_rank)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", dist.local_rank)
+    if run.has_checkpoint() and not resume and not overwrite:  # every rank stops, none waits
+        raise DataError(
+            run.path,
+            "already holds a run: pass resume=True (--resume) to continue it "
+            "or overwrite=True (--overwrite) to start again",
+        )
+    dist = ddp.init(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if dist.is_main and run.has_checkpoint() and not resume:
+        run.clear()
+    ddp.barrier(dist)
+    set_determinism(seed=cfg.seed)
+    tune_backends(device)
+    return device, dist
+
+
+def _build(
+    cfg: TrainConfig,
+    run: RunFolder,
+    dist: ddp.DistInfo,
+    device: torch.device,
+    data: _RunData,
+    callback: Callable[[dict[str, Any]], None] | None,
+    progress: bool,
+) -> _Session:
+    """The model, optimiser, schedule, gradient scaler and device augmentation of a new session."""
+    model = build_model(cfg).to(device)
+    optimizer, scheduler = _optimiser(cfg, model)
+    return _Session(
+        cfg,
+        run,
+        dist,
+        device,
+        data,
+        model,
+        optimizer,
+        scheduler,
+        grad_scaler(device, use_amp(device, cfg.train.amp)),
+        # Flips, intensity and affine run batched on the device; its generator is checkpointed.
+        DeviceAugment(cfg, device, rank=dist.rank, world_size=dist.world_size),
+        callback,
+        progress,
+    )
+
+
+def _resume(s: _Session, resume: bool) -> None:
+    """Continue from ``last.pt`` when asked and present (the log cut back to it), else start the log."""
+    ckpt_path = s.run.checkpoint("last")
+    if resume and ckpt_path.exists():
+        s.step, s.best_metric, s.best_step = _restore(
+            ckpt_path, s.model, s.optimizer, s.scheduler, s.scaler, s.augment
+        )
+        s.events = [e for e in s.run.metrics() if e["step"] <= s.step]
+        if s.main:
+            s.run.rewrite_metrics(s.events)
+            print(f"resuming {s.run.path} at step {s.step} (best {s.best_metric:.4f} at step {s.best_step})")
+    elif resume and s.main:
+        print(f"no checkpoint in {s.run.path}: starting a new run")
+    if s.main and s.step == 0:
+        s.run.rewrite_metrics([])  # a new run: drop the reports of a killed earlier one
+
+
+def _write_run_files(s: _Session) -> None:
+    """Rank 0 writes ``config.yaml`` and ``split.json`` and prints what is trained; DDP wraps the model."""
+    cfg, dist = s.cfg, s.dist
+    if s.main:
+        s.run.write_config(cfg)
+        d = s.data
+        s.run.write_split(Split(d.train_ids, d.val_ids, d.dataset.root, d.cache.folder))
+        print(
+            f"task {cfg.task}: {len(d.train_ids)} training / {len(d.val_ids)} validation cases; "
+            f"U-Net {cfg.model.features}, {count_parameters(s.model) / 1e6:.2f} M parameters; "
+            f"patch {cfg.data.patch_size} x {cfg.data.batch_size}"
+            + (f" x {dist.world_size} ranks" if dist.enabled else "")
+        )
+    if dist.enabled:
+        if cfg.model.norm.lower() == "batch" and s.device.type == "cuda":
+            # Batch statistics over all ranks' patches (SyncBatchNorm exists on CUDA only; on
+            # CPU each rank normalises its own batch and DDP broadcasts rank 0's running stats).
+            s.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(s.model)
+        s.model = torch.nn.parallel.DistributedDataParallel(
+            s.model, device_ids=[s.device.index] if s.device.type == "cuda" else None
+        )
+
+
+def _loader(s: _Session) -> PatchLoader:
+    """The batches of the steps still to run (sample numbers continue from ``s.step``)."""
+    cfg, dist = s.cfg, s.dist
+    per_step = cfg.data.batch_size * dist.world_size
+    patches = PatchDataset(
+        [e.as_dict() for e in s.data.train_entries],
+        cfg,
+        start=s.step * per_step,
+        length=(cfg.train.steps - s.step) * per_step,
+        progress=s.progress and s.main,
+    )
+    # Each rank takes every world_size-th sample number (as DistributedSampler(shuffle=False)).
+    return PatchLoader(
+        patches,
+        cfg.data.batch_size,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        **loader_options(s.device, cfg.data.num_workers),
+    )
+
+
+def _train_step(s: _Session, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """One optimiser step on ``batch``; returns (loss, seconds of compute incl. augmentation)."""
+    t0 = time.perf_counter()
+    image, label = s.augment(batch["image"], batch["label"])  # float32 image, int64 label
+    s.optimizer.zero_grad(set_to_none=True)
+    with autocast_for(s.device, s.cfg.train):
+        loss = s.loss_fn(s.model(image), label)
+    s.scaler.scale(loss).backward()
+    s.scaler.step(s.optimizer)
+    s.scaler.update()
+    s.scheduler.step()
+    value = float(loss.detach())  # synchronises on CUDA: compute time is real time
+    s.step += 1
+    return value, time.perf_counter() - t0
+
+
+def _report(s: _Session, sums: dict[str, float], elapsed: float) -> None:
+    """Emit the mean loss, learning rate and data/compute seconds of the steps since the last report."""
+    n = sums["n"]
+    per_step = s.cfg.data.batch_size * s.dist.world_size
+    s.emit(
+        {
+            "kind": "train",
+            "step": s.step,
+            "loss": sums["loss"] / n,
+            "lr": float(s.optimizer.param_groups[0]["lr"]),
+            "data_s": sums["data"] / n,
+            "compute_s": sums["compute"] / n,
+            "patches_per_s": per_step * n / max(sums["data"] + sums["compute"], 1e-9),
+            "elapsed_s": elapsed,
+        }
+    )
+
+
+def _validate_and_checkpoint(s: _Session, val_set: ValDataset, write: Callable[[str], None]) -> None:
+    """Rank 0: validate (DSC per structure and group), save ``last.pt`` and, if better, ``best.pt``."""
+    if s.main:
+        t_val = time.perf_counter()
+        result = run_validation(_unwrap(s.model), val_set, s.cfg, s.device) if len(val_set) else None
+        improved = True
+        if result is not None:
+            score = result["groups"][s.cfg.train.select_group]
+            improved = score > s.best_metric
+            if improved:
+                s.best_metric, s.best_step = score, s.step
+            s.emit(
+                {
+                    "kind": "val",
+                    "step": s.step,
+                    "groups": result["groups"],
+                    "structures": result["structures"],
+                    "val_s": time.perf_counter() - t_val,
+                    "best": improved,
+                }
+            )
+            shown = ", ".join(f"{g} {v:.3f}" for g, v in result["groups"].items())
+            write(f"step {s.step}: validation DSC {shown}" + (" (best)" if improved else ""))
+        state = s.checkpoint_state()
+        save_checkpoint(s.run.checkpoint("last"), state)
+        if improved:
+            save_checkpoint(s.run.path / "best.pt", state)
+    ddp.barrier(s.dist)
+
+
+def _run_steps(s: _Session, stop_at: int | None) -> None:
+    """Train until ``train.steps`` (or ``stop_at``): report every ``log_every``, validate every ``val_every``."""
+    cfg, total = s.cfg, s.cfg.train.steps
+    val_set = ValDataset([e.as_dict() for e in s.data.val_entries], cfg)
+    s.model.train()
+    bar = progress_bar(
+        total=total, initial=s.step, desc="train", disable=not (s.progress and s.main), dynamic_ncols=True
+    )
+    sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
+    t_start = time.perf_counter()
+    it = iter(_loader(s))
+    while s.step < total:
+        t0 = time.perf_counter()
+        batch = next(it)
+        batch = {k: batch[k].to(s.device, non_blocking=True) for k in ("image", "label")}
+        t1 = time.perf_counter()  # data_s: waiting for the loader (and the copy on CPU)
+        loss, compute = _train_step(s, batch)
+        for key, value in (("loss", loss), ("data", t1 - t0), ("compute", compute), ("n", 1)):
+            sums[key] += value
+        bar.update(1)
+        if s.step % cfg.train.log_every == 0 or s.step == total:
+            bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.3f}")
+            _report(s, sums, time.perf_counter() - t_start)
+            sums = dict.fromkeys(sums, 0.0)
+        stopping = stop_at is not None and s.step >= stop_at
+        if s.step == total or stopping or (cfg.train.val_every and s.step % cfg.train.val_every == 0):
+            _validate_and_checkpoint(s, val_set, bar.write)
+        if stopping:
+            break
+    it.close()  # stops the loader threads
+    bar.close()
+
+
+def _finish(s: _Session, trained: bool) -> TrainResult:
+    """Each rank reports its weights' digest under DDP (after training); leave the group; the result."""
+    result = s.result()
+    if s.dist.enabled and trained:
+        # One write per line: the ranks share the terminal.
+        sys.stdout.write(
+            f"rank {s.dist.rank}/{s.dist.world_size}: finished step {s.step}, weights sha1 {result.digest}\n"
+        )
+        sys.stdout.flush()
+    ddp.shutdown(s.dist)
+    return result
+
+
 def _train(
     cfg: TrainConfig,
     data: str | os.PathLike | None = None,
@@ -328,211 +509,15 @@ def _train(
     step (with a checkpoint; the schedule still runs to ``train.steps``, so a later ``resume``
     continues as if never stopped). Under torchrun this is DistributedDataParallel.
     """
-    out = Path(out) if out is not None else default_run_dir(cfg.name)
-    dist = ddp.from_env()
-    if isinstance(device, str):
-        device = torch.device(device)
-    device = device or get_device(verbose=dist.is_main, local_rank=dist.local_rank)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", dist.local_rank)
-    ckpt_path = out / "last.pt"
-    if ckpt_path.exists() and not resume and not overwrite:  # every rank stops, none waits
-        raise DataError(
-            out,
-            "already holds a run: pass resume=True (--resume) to continue it "
-            "or overwrite=True (--overwrite) to start again",
-        )
-    dist = ddp.init(device)
-    main = dist.is_main
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if main and ckpt_path.exists() and not resume:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    ddp.barrier(dist)
-
-    set_determinism(seed=cfg.seed)
-    tune_backends(device)
-    amp = use_amp(device, cfg.train.amp)
-
-    data_set = _prepare_data(cfg, data, cache_root, dist, progress)
-    dataset, train_ids, val_ids, cache = (
-        data_set.dataset,
-        data_set.train_ids,
-        data_set.val_ids,
-        data_set.cache,
-    )
-    model = build_model(cfg).to(device)
-    loss_fn = DiceCE()  # MONAI's DiceCELoss(to_onehot_y, softmax, batch=True), in one pass
-    optimizer, scheduler = _optimiser(cfg, model)
-    scaler = grad_scaler(device, amp)
-    # Flips, intensity and affine run batched on the device; its generator is checkpointed.
-    augment = DeviceAugment(cfg, device, rank=dist.rank, world_size=dist.world_size)
-    step, best_metric, best_step = 0, -math.inf, 0
-    events: list[dict[str, Any]] = []
-    metrics_path = out / "metrics.jsonl"
-    if resume and ckpt_path.exists():
-        step, best_metric, best_step = _restore(ckpt_path, model, optimizer, scheduler, scaler, augment)
-        events = [e for e in read_metrics(out) if e["step"] <= step]
-        if main:
-            _rewrite_metrics(metrics_path, events)
-            print(f"resuming {out} at step {step} (best {best_metric:.4f} at step {best_step})")
-    elif resume and main:
-        print(f"no checkpoint in {out}: starting a new run")
-    if main and step == 0:
-        _rewrite_metrics(metrics_path, [])  # a new run: drop the reports of a killed earlier one
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        with atomic_open(out / "split.json", "w") as fh:
-            json.dump(
-                {"data": str(dataset.root), "train": train_ids, "val": val_ids, "cache": str(cache.folder)},
-                fh,
-                indent=1,
-            )
-        print(
-            f"task {cfg.task}: {len(train_ids)} training / {len(val_ids)} validation cases; "
-            f"U-Net {cfg.model.features}, {count_parameters(model) / 1e6:.2f} M parameters; "
-            f"patch {cfg.data.patch_size} x {cfg.data.batch_size}"
-            + (f" x {dist.world_size} ranks" if dist.enabled else "")
-        )
-    if dist.enabled:
-        if cfg.model.norm.lower() == "batch" and device.type == "cuda":
-            # Batch statistics over all ranks' patches (SyncBatchNorm exists on CUDA only; on
-            # CPU each rank normalises its own batch and DDP broadcasts rank 0's running stats).
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    total = cfg.train.steps
-    if step >= total:
-        if main:
-            print(f"{out} already trained for {step} steps (config: {total})")
-        ddp.shutdown(dist)
-        return TrainResult(out, step, best_step, best_metric, events, ddp.weights_digest(_unwrap(model)))
-
-    per_step = cfg.data.batch_size * dist.world_size
-    patches = PatchDataset(
-        [e.as_dict() for e in data_set.train_entries],
-        cfg,
-        start=step * per_step,
-        length=(total - step) * per_step,
-        progress=progress and main,
-    )
-    # Each rank takes every world_size-th sample number (as DistributedSampler(shuffle=False)).
-    loader = PatchLoader(
-        patches,
-        cfg.data.batch_size,
-        rank=dist.rank,
-        world_size=dist.world_size,
-        **loader_options(device, cfg.data.num_workers),
-    )
-    val_set = ValDataset([e.as_dict() for e in data_set.val_entries], cfg)
-
-    def emit(event: dict[str, Any]) -> None:
-        events.append(event)
-        if main:
-            with open(metrics_path, "a") as fh:
-                fh.write(json.dumps(event) + "\n")
-            if callback is not None:
-                callback(event)
-
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "model": _unwrap(model).state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "step": step,
-            "config": cfg.to_dict(),
-            "rng": rng_states({"augment": augment.generator}),
-            "best_metric": best_metric,
-            "best_step": best_step,
-            "train_cases": train_ids,
-            "val_cases": val_ids,
-        }
-
-    model.train()
-    bar = progress_bar(
-        total=total, initial=step, desc="train", disable=not (progress and main), dynamic_ncols=True
-    )
-    sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
-    t_start = time.perf_counter()
-    it = iter(loader)
-    while step < total:
-        t0 = time.perf_counter()
-        batch = next(it)
-        image = batch["image"].to(device, non_blocking=True)
-        label = batch["label"].to(device, non_blocking=True)
-        t1 = time.perf_counter()  # data_s: waiting for the loader (and the copy on CPU)
-        image, label = augment(image, label)  # float32 image, int64 label (compute_s)
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(device, amp):
-            loss = loss_fn(model(image), label)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        loss_value = float(loss.detach())  # synchronises on CUDA: compute time is real time
-        t2 = time.perf_counter()
-        step += 1
-        sums["loss"] += loss_value
-        sums["data"] += t1 - t0
-        sums["compute"] += t2 - t1
-        sums["n"] += 1
-        bar.update(1)
-        if step % cfg.train.log_every == 0 or step == total:
-            n = sums["n"]
-            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}")
-            emit(
-                {
-                    "kind": "train",
-                    "step": step,
-                    "loss": sums["loss"] / n,
-                    "lr": float(optimizer.param_groups[0]["lr"]),
-                    "data_s": sums["data"] / n,
-                    "compute_s": sums["compute"] / n,
-                    "patches_per_s": per_step * n / max(sums["data"] + sums["compute"], 1e-9),
-                    "elapsed_s": time.perf_counter() - t_start,
-                }
-            )
-            sums = {"loss": 0.0, "data": 0.0, "compute": 0.0, "n": 0}
-        stopping = stop_at is not None and step >= stop_at
-        do_val = step == total or stopping or (cfg.train.val_every and step % cfg.train.val_every == 0)
-        if do_val:
-            if main:
-                t_val = time.perf_counter()
-                result = run_validation(_unwrap(model), val_set, cfg, device) if len(val_set) else None
-                if result is not None:
-                    score = result["groups"][cfg.train.select_group]
-                    improved = score > best_metric
-                    if improved:
-                        best_metric, best_step = score, step
-                    emit(
-                        {
-                            "kind": "val",
-                            "step": step,
-                            "groups": result["groups"],
-                            "structures": result["structures"],
-                            "val_s": time.perf_counter() - t_val,
-                            "best": improved,
-                        }
-                    )
-                    shown = ", ".join(f"{g} {v:.3f}" for g, v in result["groups"].items())
-                    bar.write(f"step {step}: validation DSC {shown}" + (" (best)" if improved else ""))
-                state = checkpoint_state()
-                save_checkpoint(ckpt_path, state)
-                if result is None or improved:
-                    save_checkpoint(out / "best.pt", state)
-            ddp.barrier(dist)
-        if stopping:
-            break
-    it.close()  # stops the loader threads
-    bar.close()
-    digest = ddp.weights_digest(_unwrap(model))
-    if dist.enabled:
-        # One write per line: the ranks share the terminal.
-        sys.stdout.write(f"rank {dist.rank}/{dist.world_size}: finished step {step}, weights sha1 {digest}\n")
-        sys.stdout.flush()
-    ddp.shutdown(dist)
-    return TrainResult(out, step, best_step, best_metric, events, digest)
+    run = RunFolder(out if out is not None else default_run_dir(cfg.name))
+    device, dist = _set_up(cfg, run, resume, overwrite, device)
+    run_data = _prepare_data(cfg, data, cache_root, dist, progress)
+    s = _build(cfg, run, dist, device, run_data, callback, progress)
+    _resume(s, resume)
+    _write_run_files(s)
+    trained = s.step < cfg.train.steps
+    if trained:
+        _run_steps(s, stop_at)
+    elif s.main:
+        print(f"{run.path} already trained for {s.step} steps (config: {cfg.train.steps})")
+    return _finish(s, trained)

@@ -10,7 +10,8 @@ changes. ``load_config("quick", {"train.steps": 50})`` applies dotted overrides 
   and augmentation probabilities, loader workers.
 * ``model``: MONAI ``UNet`` widths (``features``), strides, residual units.
 * ``train``: steps, AdamW learning rate and weight decay, warm-up + cosine schedule, how often
-  to log / validate / checkpoint, sliding-window settings, mixed precision (CUDA only).
+  to log / validate / checkpoint, sliding-window settings, mixed precision (float16 on CUDA;
+  bfloat16 on a CPU with native bf16 when ``cpu_bf16``).
 * top level: ``name``, ``task`` (1 = 45 OARs from 54 one-hot labels, 2 = GTVp + GTVnd), ``seed``.
 """
 
@@ -84,7 +85,8 @@ class TrainLoopConfig:
     sw_roi_size: list[int] | None = None  # sliding-window size (voxels); None = data.patch_size
     sw_batch_size: int = 2
     sw_overlap: float = 0.25
-    amp: bool = True  # mixed precision, used only on CUDA
+    amp: bool = True  # mixed precision (float16 + gradient scaling), used only on CUDA
+    cpu_bf16: bool = False  # bfloat16 autocast on a CPU with native bf16 (AVX512-BF16/AMX), else ignored
     select_group: str = "all"  # organ group whose mean validation DSC picks best.pt
 
 

@@ -82,6 +82,23 @@ STRUCTURE_IDS: dict[str, int] = {
 ORGAN_GROUPS = L.DISPLAY_GROUPS
 
 
+#: Colour of each validation score group (``segrap_nb.training.val_dice.SCORE_GROUPS`` and
+#: ``all``): the one source for bar figures coloured by group and for the training curves.
+GROUP_COLORS: dict[str, str] = {
+    "core6": "tab:blue",
+    "large": "tab:green",
+    "small": "tab:orange",
+    "inner_ear": "tab:purple",
+    "gtv": "tab:red",
+    "all": "black",
+}
+
+
+def group_color(group: str) -> str:
+    """The matplotlib colour of a validation score group (grey for a group without one)."""
+    return GROUP_COLORS.get(group, "tab:gray")
+
+
 def resolve_organs(selection: str | Iterable[str] | None) -> tuple[str, ...]:
     """Structure names for an organ, a group name, ``"all"`` (45 OARs), or a list of those."""
     if selection is None or selection == "all":

@@ -1,11 +1,13 @@
 """A live figure of the training loss and the validation DSC, for notebooks (a ``train`` callback).
 
+    from segrap_nb.viz.training_curves import LivePlot
     plot = LivePlot(groups=("core6", "large", "small", "inner_ear"))
     train(cfg, callback=plot)      # the figure redraws at every validation
     plot.snapshot()                # a static copy of the final figure (for exported pages)
 
 It updates one display (IPython ``display_id``) instead of printing a new figure each time,
-and draws nothing until the first validation, so it stays quiet in headless runs.
+and draws nothing until the first validation, so it stays quiet in headless runs. Each group's
+curve has the group's colour of :data:`segrap_nb.viz.colors.GROUP_COLORS`, as in the bar figures.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+
+from segrap_nb.viz._style import figure, phantom_title
+from segrap_nb.viz.colors import group_color
 
 
 class LivePlot:
@@ -61,8 +66,6 @@ class LivePlot:
         figure for exported pages and print. ``phantom=True`` says in its title that the run
         trained on the phantom.
         """
-        from segrap_nb.viz._style import figure, phantom_title
-
         fig = figure(*self.figure.get_size_inches())
         a, b = fig.subplots(1, 2)
         self._draw_panels(a, b)
@@ -81,11 +84,11 @@ class LivePlot:
         """Draw the loss curve on ``a`` and the validation DSC per group on ``b``."""
         a.clear()
         b.clear()
-        a.plot(self.train_steps, self.losses, color="tab:blue")
+        a.plot(self.train_steps, self.losses, color="0.25")
         a.set(title="training loss (Dice + cross-entropy)", xlabel="step", ylabel="loss")
         for g in self.groups:
             if g in self.dsc:
-                b.plot(self.val_steps, self.dsc[g], marker="o", label=g)
+                b.plot(self.val_steps, self.dsc[g], marker="o", label=g, color=group_color(g))
         b.set(title="validation DSC (mean per group)", xlabel="step", ylabel="DSC", ylim=(0, 1))
         if self.dsc:
             b.legend(loc="lower right", fontsize=8)

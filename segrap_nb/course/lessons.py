@@ -77,6 +77,14 @@ LESSONS: tuple[Lesson, ...] = (
         30,
         "04",
     ),
+    Lesson(
+        "06_submit.ipynb",
+        "Submit: package your model as the challenge's algorithm container",
+        "the 4D .mha interface (45 or 2 channels of 0/1 on the CT's grid), the container's "
+        "folders and limits (offline, one GPU), testing it on a phantom case",
+        20,
+        "04, 05",
+    ),
 )
 
 

@@ -144,7 +144,9 @@ def course_map() -> pd.DataFrame:
     runs = measured_runs()
     if runs is not None:
         runs = runs.rename(columns={"seconds": "headless run (s)", "peak_mb": "peak memory (MB)"})
-        df = df.merge(runs[["notebook", "headless run (s)", "peak memory (MB)"]], on="notebook", how="left")
+        measured = ["headless run (s)", "peak memory (MB)"]
+        df = df.merge(runs[["notebook", *measured]], on="notebook", how="left")
+        df[measured] = df[measured].astype(object).where(df[measured].notna(), "—")  # no run recorded yet
     return df
 
 

@@ -81,7 +81,7 @@ LESSONS: tuple[Lesson, ...] = (
         "06_submit.ipynb",
         "Submit: package your model as the challenge's algorithm container",
         "the 4D .mha interface (45 or 2 channels of 0/1 on the CT's grid), the container's "
-        "folders and limits (offline, one GPU), testing it on a phantom case",
+        "input and output folders, its limits (offline, one GPU)",
         20,
         "04, 05",
     ),

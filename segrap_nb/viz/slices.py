@@ -418,7 +418,9 @@ def plot_overlap(
         index = _richest_slice(lab, [outer, *inner], 1, src, ct.shape[src] // 2)
     fig = Figure(figsize=(2 * panel_inches + 1.9, panel_inches + 0.7), dpi=DPI, facecolor="white")
     axes = fig.subplots(1, 2)
-    common: dict[str, Any] = dict(index=index, window=window, zoom=[outer, *inner], margin_mm=margin_mm, phantom=False)
+    common: dict[str, Any] = dict(
+        index=index, window=window, zoom=[outer, *inner], margin_mm=margin_mm, phantom=False
+    )
     show_slice(axes[0], ct, lab, affine=aff, organs=[outer], title=f"{outer} alone", legend=False, **common)
     shown = show_slice(
         axes[1],

@@ -17,7 +17,8 @@ from segrap_nb.cli import main as cli_main
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_header, read_nifti
 from segrap_nb.phantom import writer as ph
-from segrap_nb.phantom.anatomy import ABSENT_FALLBACK, ARTERY, build_anatomy
+from segrap_nb.phantom.anatomy import ABSENT_FALLBACK, ARTERY, build_anatomy, is_n0
+from segrap_nb.phantom.raster import rasterize
 from segrap_nb.sources import is_phantom
 
 N_CASES = 4
@@ -285,9 +286,11 @@ def test_mean_volumes_follow_the_card():
     bad = {L.ONEHOT_LABELS[k]: round(r, 2) for k, r in ratios.items() if not 0.5 <= r <= 2.0}
     assert not bad
     assert 81 / 2 <= gtv[:, 1].mean() <= 81 * 2
-    assert 28 / 2 <= gtv[:, 2].mean() <= 28 * 2
-    assert (gtv[:, 1] > 0).all()  # GTVp and GTVnd painted in every case
-    assert (gtv[:, 2] > 0).all()
+    n0 = np.array([is_n0(i) for i in range(n)])
+    assert n0.sum() == 2  # cases 6 and 18: N0, an empty GTVnd (the paper: 10 N0 of 120)
+    assert 28 / 2 <= gtv[~n0, 2].mean() <= 28 * 2
+    assert (gtv[:, 1] > 0).all()  # GTVp in every case, GTVnd in every case but the N0 ones
+    assert (gtv[~n0, 2] > 0).all() and (gtv[n0, 2] == 0).all()
 
 
 def test_absent_labels_at_card_frequencies_and_nodes_in_every_case():
@@ -304,7 +307,24 @@ def test_absent_labels_at_card_frequencies_and_nodes_in_every_case():
         p = 1 - card[lab][0] / 120
         sd = np.sqrt(n * p * (1 - p))
         assert abs(count - n * p) <= 4 * sd + 1, (L.ONEHOT_LABELS[lab], count, n * p)
-    assert without_nodes == 0  # the card: GTVnd in 120 of 120 cases
+    assert without_nodes == 0  # nodes are drawn in every case; N0 cases drop them (next test)
+
+
+def test_n0_cases_have_an_empty_gtvnd_and_the_same_oars_and_gtvp():
+    """About the paper's share of N0 patients (10 of 120) have an all-zero GTVnd; dropping the
+    nodes changes no OAR voxel and no GTVp voxel of that case."""
+    assert [i for i in range(120) if is_n0(i)] == list(range(6, 120, 12))
+    assert [i for i in range(8) if is_n0(i)] == [6]  # one case of the 8-case default phantom
+    n0 = ph.phantom_case(6, images=False)
+    rng = np.random.default_rng(np.random.SeedSequence([0, 6]).spawn(3)[0])
+    nodal = build_anatomy(rng, nodal=True)
+    assert n0.anatomy.n_nodes == 0 and nodal.n_nodes > 0
+    lab, gtv, _ = rasterize(nodal, n0.grid)
+    assert np.array_equal(lab, n0.onehot)
+    assert np.array_equal(gtv == 1, n0.gtv == 1) and (gtv == 2).sum() > 0
+    assert not (n0.gtv == 2).any()
+    sums = {rel.rsplit("/", 1)[1]: int(a.sum()) for rel, a in ph.case_files(n0)}  # buffers: sum at once
+    assert sums["GTVnd.nii.gz"] == 0 and sums["GTVp.nii.gz"] == (n0.gtv == 1).sum() > 0
 
 
 # ---- command line and safety ----------------------------------------------------------------

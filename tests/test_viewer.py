@@ -311,6 +311,8 @@ def test_plot_surfaces_and_montage_and_prediction_vs_truth() -> None:
     assert "Dice 0.750" in title  # 2 * 180 / (240 + 240)
     assert "axial slice 7" in title  # default: the slice with the most errors (first of a tie)
     assert "FP 60 voxels (0.045 cm³)" in title  # 60 voxels of 0.75 mm³
+    quiet = plot_prediction_vs_truth(ct, pred_vol, lab, "Parotid_L", counts=False)._suptitle.get_text()
+    assert "axial slice 7" in quiet and "FP" not in quiet and "Dice" not in quiet  # an exercise's answer
 
     def colours(fig) -> set[tuple[int, ...]]:
         return {tuple(int(c) for c in v) for v in fig.axes[2].images[0].get_array().reshape(-1, 3)}

@@ -77,6 +77,14 @@ LESSONS: tuple[Lesson, ...] = (
         30,
         "04",
     ),
+    Lesson(
+        "06_submit.ipynb",
+        "Submit: package your model as the challenge's algorithm container",
+        "the 4D .mha interface (45 or 2 channels of 0/1 on the CT's grid), the container's "
+        "input and output folders, its limits (offline, one GPU)",
+        20,
+        "04, 05",
+    ),
 )
 
 
@@ -130,7 +138,9 @@ def course_map() -> pd.DataFrame:
     runs = measured_runs()
     if runs is not None:
         runs = runs.rename(columns={"seconds": "headless run (s)", "peak_mb": "peak memory (MB)"})
-        df = df.merge(runs[["notebook", "headless run (s)", "peak memory (MB)"]], on="notebook", how="left")
+        measured = ["headless run (s)", "peak memory (MB)"]
+        df = df.merge(runs[["notebook", *measured]], on="notebook", how="left")
+        df[measured] = df[measured].astype(object).where(df[measured].notna(), "—")  # no run recorded yet
     return df
 
 

@@ -108,10 +108,14 @@ ABSENT_FALLBACK: dict[int, tuple[float, int]] = {
     ID["MiddleEar_ETbone_OverLap_R"]: (97 / 120, ID["ETbone_R"]),
 }
 
-#: Mean GTVnd volume (mm³) the node sizes are drawn around: every case has nodes, as every one
-#: of the 120 training cases has a GTVnd (dataset card: 120/120, 28 cm³ on average); the factor
-#: makes up for the parts of each node clipped away where it meets bone or another organ.
+#: Mean GTVnd volume (mm³) the node sizes are drawn around (dataset card: 28 cm³ on average); the
+#: factor makes up for the parts of each node clipped away where it meets bone or another organ.
 GTVND_MEAN_MM3 = 28_000.0 * 1.6
+#: N0 patients (no nodal disease, an empty GTVnd file): the card lists a GTVnd file in 120 of 120
+#: training cases, but the challenge paper reports 10 N0 patients among the 120. The phantom makes
+#: every ``N0_EVERY``-th case N0, starting at ``N0_FIRST``: 10 of 120 cases, case 6 of 8.
+N0_EVERY = 12
+N0_FIRST = 6
 
 #: The two sides: (label suffix, sign of patient x). Patient left is +x in LPS.
 SIDES = (("L", 1.0), ("R", -1.0))
@@ -735,7 +739,7 @@ def _paint_tumours_and_vessels(patient: _Patient, rng: np.random.Generator, add:
     shape_p = _blob(rng, patient.point(0, -28, -16, 3.0), v_p, spread=(1.1, 1.0, 1.15))
     add(shape_p, TUMOUR, gtv=1, where=soft, name="GTVp")
     rng.random()  # a draw kept from older versions, so that the other draws stay where they were
-    nodes = int(rng.integers(1, 5))  # every case has lymph-node GTV (the card: GTVnd in 120/120)
+    nodes = int(rng.integers(1, 5))  # drawn in every case (N0 cases drop them in build_anatomy)
     side_of = rng.choice([1.0, -1.0]) if rng.random() < 0.6 else None
     total = GTVND_MEAN_MM3 * math.exp(rng.normal(0, 0.6) - 0.18)
     weights = rng.dirichlet(np.ones(nodes) * 2.0)
@@ -805,11 +809,18 @@ def _paint_tumours_and_vessels(patient: _Patient, rng: np.random.Generator, add:
     return nodes
 
 
-def build_anatomy(rng: np.random.Generator) -> Anatomy:
+def is_n0(index: int) -> bool:
+    """Whether phantom case ``index`` is an N0 patient (no lymph-node GTV: an all-zero GTVnd)."""
+    return index % N0_EVERY == N0_FIRST
+
+
+def build_anatomy(rng: np.random.Generator, nodal: bool = True) -> Anatomy:
     """Draw one synthetic head-and-neck patient: ordered paint operations in patient LPS mm.
 
     The regions are painted in a fixed order (later operations paint over earlier ones), and
-    every random draw happens in that order, so a seed always gives the same patient.
+    every random draw happens in that order, so a seed always gives the same patient. With
+    ``nodal=False`` (an N0 patient) the lymph nodes are drawn but not painted: the same draws,
+    the same OAR labels and GTVp, an empty GTVnd.
     """
     patient = _Patient(rng)
     ops: list[Op] = []
@@ -828,6 +839,9 @@ def build_anatomy(rng: np.random.Generator) -> Anatomy:
     _paint_airway(patient, rng, add)
     _paint_neck(patient, rng, add)
     nodes = _paint_tumours_and_vessels(patient, rng, add)
+    if not nodal:  # no label is painted by a node, so dropping them leaves every OAR voxel as it is
+        ops = [op for op in ops if op.gtv != 2 and op.name != "necrosis"]
+        nodes = 0
 
     # the scanner couch under the patient (seen only in full-size fields of view)
     couch_y = 148.0 + rng.uniform(0, 4)

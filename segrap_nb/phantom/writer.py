@@ -44,7 +44,7 @@ from segrap_nb.io.atomic import atomic_open, atomic_paths
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.guards import check_writable, write_errors
 from segrap_nb.io.nifti import encode_nifti, write_nifti
-from segrap_nb.phantom.anatomy import TISSUES, Anatomy, build_anatomy
+from segrap_nb.phantom.anatomy import N0_EVERY, N0_FIRST, TISSUES, Anatomy, build_anatomy, is_n0
 from segrap_nb.phantom.raster import VoxelGrid, rasterize
 from segrap_nb.progress import progress_bar
 from segrap_nb.reference_data import train_geometry
@@ -62,7 +62,7 @@ MARKER = "PHANTOM.txt"
 MAX_CASES = 10000
 #: Version of the generator, written into the marker: bumped whenever the same seed would give
 #: different files, so that a default phantom cached by an older kit is rebuilt, not reused.
-GENERATOR = 2
+GENERATOR = 3  # 3: N0 cases (anatomy.is_n0) have an all-zero GTVnd
 _PARTIAL = ".PHANTOM-in-progress"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -133,7 +133,7 @@ def phantom_case(index: int, seed: int = 0, size: PhantomSize = "quick", images:
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     s_anat, s_grid, s_noise = _seeds(seed, index)
-    anatomy = build_anatomy(np.random.default_rng(s_anat))
+    anatomy = build_anatomy(np.random.default_rng(s_anat), nodal=not is_n0(index))
     grid = case_grid(anatomy, size, np.random.default_rng(s_grid))
     lab, gtv, tis = rasterize(anatomy, grid)
     case = PhantomCase(f"segrap_{index:04d}", grid, lab, gtv, tis, anatomy, s_noise)
@@ -264,6 +264,8 @@ def _marker_text(cases: int, size: PhantomSize, seed: int, as_zip: bool) -> str:
         "SegRap-like synthetic phantom made by segrap-nb -- NOT patient data.\n"
         "Geometric head-and-neck anatomy (ellipsoids, tubes) with the official 54-label\n"
         "one-hot maps, the 45 OAR masks derived from them, GTVp/GTVnd, plain and contrast CT.\n"
+        f"N0 cases (all-zero GTVnd): every {N0_EVERY}th from segrap_{N0_FIRST:04d} "
+        "(10 of 120, as the paper's N0 count)\n"
         f"segrap_nb version: {__version__}\n"
         f"generator: {GENERATOR}\n"
         f"cases: {cases}\n"

@@ -246,6 +246,24 @@ def organ_label_image(
     return lut[onehot], {v: k for k, v in ids.items()}
 
 
+def _display_in_ipython(obj: Any) -> None:
+    """Display ``obj`` in a running IPython (a notebook's kernel); nothing elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython comes with the notebook extra
+        return
+    if get_ipython() is not None:
+        display(obj)
+
+
+def _what(organs: str | Iterable[str], task: int) -> str:
+    """Words for the structures a 3D view shows: "the 45 organs at risk", a group, or the names."""
+    if organs == "all":
+        return "the 45 organs at risk" if task == 1 else "GTVp and GTVnd"
+    return organs if isinstance(organs, str) else ", ".join(organs)
+
+
 def show_3d(
     image: Volume,
     labels: Volume | None = None,
@@ -255,12 +273,15 @@ def show_3d(
     step: int | None = None,
     fallback: bool = True,
     quiet: bool = False,
+    phantom: bool = False,
     **view_kwargs: Any,
 ) -> Any:
     """itkwidgets 3D view of a CT with organs as a label image, or a fallback where it cannot run.
 
     Where :func:`itkwidgets_available` says no, prints that in one line and returns the static
-    3D surface figure of the organs (``fallback=True`` and labels given), else None. Call it in
+    3D surface figure of the organs (``fallback=True`` and labels given, titled by what it shows;
+    ``phantom=True`` tags the title), else None. Either view is displayed by the call itself, so
+    assign the result (``view3d = show_3d(...)``): no object repr is printed under it. Call it in
     the *last* cell of a notebook: after ``view()`` itkwidgets holds later cells until the
     browser's viewer answers.
     """
@@ -275,7 +296,11 @@ def show_3d(
             from segrap_nb.viz.surfaces import LEGEND_INSIDE, plot_surfaces
 
             many = len(resolve_organs(organs)) > LEGEND_INSIDE  # room for the legend beside it
-            return plot_surfaces(labels, organs, task=task, figsize=(9.0, 5.0) if many else (5.0, 4.0))
+            title = f"{_what(organs, task)}: 3D surfaces\n(matplotlib, in place of the itkwidgets view)"
+            figsize = (9.0, 5.0) if many else (5.0, 4.0)
+            fig = plot_surfaces(labels, organs, task=task, figsize=figsize, title=title, phantom=phantom)
+            _display_in_ipython(fig)
+            return fig
         return None
     # imported only here, where a viewer can answer (importing patches the kernel)
     import itkwidgets

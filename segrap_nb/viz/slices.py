@@ -56,6 +56,7 @@ __all__ = [
     "decorate",
     "organ_montage",
     "phantom_title",
+    "plot_overlap",
     "plot_prediction_vs_truth",
     "plot_zoom",
     "show_slice",
@@ -386,6 +387,71 @@ def show_slice(
     return SliceShown(plane, int(index), int(lps_index), int(n), shown)
 
 
+def plot_overlap(
+    image: Volume | np.ndarray,
+    labels: Volume | np.ndarray,
+    outer: str,
+    inner: Iterable[str],
+    *,
+    affine: np.ndarray | None = None,
+    index: int | None = None,
+    window: str | tuple[float, float] | None = "bone",
+    margin_mm: float = 8.0,
+    panel_inches: float = 3.2,
+    title: str | None = None,
+    phantom: bool = False,
+) -> Any:
+    """One axial slice twice: ``outer`` alone, then the ``inner`` structures with ``outer`` outlined.
+
+    Shows on a single slice which structures lie inside an organ and which stick out of it (an
+    overlap, not containment). ``index`` (stored slice index; default: the slice showing the most
+    of the structures) and the crop (their box plus ``margin_mm``) are the same in both panels.
+    """
+    from matplotlib.figure import Figure
+
+    inner = list(inner)
+    ct, aff = _affine_of(image, affine, None, None)
+    lab, _ = _affine_of(labels, aff, None, None)
+    lab = lab if lab.dtype == np.uint8 else lab.astype(np.uint8)
+    src, _ = reorient_lps(ct, aff).stored_axis(PLANE_AXIS["axial"])
+    if index is None:
+        index = _richest_slice(lab, [outer, *inner], 1, src, ct.shape[src] // 2)
+    fig = Figure(figsize=(2 * panel_inches + 1.9, panel_inches + 0.7), dpi=DPI, facecolor="white")
+    axes = fig.subplots(1, 2)
+    common: dict[str, Any] = dict(
+        index=index, window=window, zoom=[outer, *inner], margin_mm=margin_mm, phantom=False
+    )
+    show_slice(axes[0], ct, lab, affine=aff, organs=[outer], title=f"{outer} alone", legend=False, **common)
+    shown = show_slice(
+        axes[1],
+        ct,
+        lab,
+        affine=aff,
+        organs=inner,
+        title=f"the others, {outer} outlined",
+        legend=False,
+        **common,
+    )
+    lps = reorient_lps(L.structure_mask(lab, outer), aff)
+    plane = extract_plane(lps.array, "axial", shown.lps_index)
+    dr, dc = plane_spacing(lps.spacing, "axial")
+    rows, cols = (np.arange(n) + 0.5 for n in plane.shape)
+    from matplotlib import patheffects
+
+    halo = [patheffects.withStroke(linewidth=3.2, foreground="white")]  # seen on bone and on air
+    lines = axes[1].contour(
+        cols * dc, rows * dr, plane.astype(float), levels=[0.5], colors="black", linewidths=1.4
+    )
+    lines.set_path_effects(halo)
+    organ_legend(fig, [outer, *shown.organs], loc="center right", fontsize=7, title="drawn here")
+    fig.suptitle(
+        phantom_title(title or f"{outer} and the structures it overlaps: one axial slice", phantom),
+        fontsize=9,
+    )
+    fig.subplots_adjust(left=0.01, right=1 - 1.8 / fig.get_figwidth(), bottom=0.02, top=0.85, wspace=0.06)
+    return fig
+
+
 def plot_zoom(
     image: Volume | np.ndarray,
     labels: Volume | np.ndarray,
@@ -576,6 +642,7 @@ def plot_prediction_vs_truth(
     dpi: int = DPI,
     title: str | None = None,
     phantom: bool = False,
+    counts: bool = True,
 ) -> Any:
     """Ground truth, prediction, and their difference side by side on one slice.
 
@@ -584,7 +651,8 @@ def plot_prediction_vs_truth(
     false positives (predicted, not in the truth) magenta and false negatives (missed) blue.
     ``index`` (slice along the plane's LPS axis) defaults to the slice with the most errors;
     ``crop_mm`` (default: fit the structure; 0: whole plane) sets the square field of view.
-    Returns the figure; its title gives the voxel counts and the 3D Dice. Each panel has the
+    Returns the figure; its title gives the voxel counts and the 3D Dice (``counts=False``: the
+    name and slice only, e.g. when the counts are an exercise's answer). Each panel has the
     side letters, the slice index and a scale bar; a single structure is named in a legend.
     """
     from matplotlib.figure import Figure
@@ -617,11 +685,11 @@ def plot_prediction_vs_truth(
         if box:
             src, flipped = ct_lps.stored_axis(axis)
             others = tuple(a for a in range(3) if a != src)
-            counts = np.count_nonzero(pc ^ gc, axis=others)
-            if not counts.any():
-                counts = np.count_nonzero(pc | gc, axis=others)
+            errors = np.count_nonzero(pc ^ gc, axis=others)
+            if not errors.any():
+                errors = np.count_nonzero(pc | gc, axis=others)
             per_slice = np.zeros(ct.shape[src], np.int64)
-            per_slice[box[src]] = counts
+            per_slice[box[src]] = errors
             index = int(np.argmax(per_slice[::-1] if flipped else per_slice))
     dr, dc = plane_spacing(ct_lps.spacing, plane)
     gp, pp = extract_plane(g_lps, plane, index), extract_plane(p_lps, plane, index)
@@ -677,10 +745,12 @@ def plot_prediction_vs_truth(
 
         axes[0].legend(handles=[Patch(color=colour, label=label)], **below)
     error_legend(axes[2], ncol=3, handlelength=1.0, columnspacing=0.8, **below)
+    numbers = (
+        f"\n3D Dice {dsc:.3f}   FP {fp} voxels ({fp * vox / 1000:.3f} cm³)"
+        f"   FN {fn} voxels ({fn * vox / 1000:.3f} cm³)"
+    )
     fig.suptitle(
-        phantom_title(title or f"{label}: {plane} slice {index}", phantom)
-        + f"\n3D Dice {dsc:.3f}   FP {fp} voxels ({fp * vox / 1000:.3f} cm³)"
-        f"   FN {fn} voxels ({fn * vox / 1000:.3f} cm³)",
+        phantom_title(title or f"{label}: {plane} slice {index}", phantom) + (numbers if counts else ""),
         fontsize=9,
     )
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1, top=0.8, wspace=0.04)

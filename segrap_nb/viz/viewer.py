@@ -526,7 +526,11 @@ class SliceViewer:
         found = self.jump_to()
         self.message.value = "" if found else "<i>not present in this case</i>"
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """The live widget; without a kernel (a saved notebook reopened) a sentence, not the widget tree."""
+        bundle = dict(self.widget._repr_mimebundle_() or {})
+        bundle["text/plain"] = (
+            "SliceViewer: a live widget, shown while the kernel runs; "
+            "snapshot() draws the same view as a picture"
+        )
+        return bundle

@@ -460,6 +460,38 @@ def _paint_ear(patient: _Patient, rng: np.random.Generator, add: _Add, side: str
     mast = Ellipsoid(moved(46, 28, -8), patient.radii(14, 14, 18, sd=0.15))
     add(mast, BONE, ID[f"Mastoid_{side}"], name=f"mastoid {side}")
     add(mast & Cells([6, 6, 7], rng.uniform(0, 6.3, 3), 0.05), AIRCELL, name="air cells")
+    _paint_middle_ear(patient, rng, add, side, moved)
+    add(
+        Ellipsoid(moved(41, -2, -12), patient.radii(3.5, 3.5, 3.3, sd=0.08)),
+        FLUID,
+        ID[f"Cochlea_{side}"],
+        name="cochlea",
+    )
+    add(
+        Capsule(moved(30, 6, -8), moved(40, 4, -9), 2.3 * patient.scale * math.exp(rng.normal(0, 0.06))),
+        CSF,
+        ID[f"IAC_{side}"],
+        name="IAC",
+    )
+    add(
+        Ellipsoid(patient.point(sign * 50, -16, -12, 1.0), patient.radii(8, 8, 11, sd=0.1)),
+        SPONGY,
+        ID[f"TMjoint_{side}"],
+        name=f"TM joint {side}",
+    )
+
+
+def _paint_middle_ear(
+    patient: _Patient,
+    rng: np.random.Generator,
+    add: _Add,
+    side: str,
+    moved: Callable[[float, float, float], np.ndarray],
+) -> None:
+    """The middle ear and the structures overlapping it (tympanic cavity, vestibule, ET bone), one side.
+
+    ``moved(x, y, z)`` places a point of the side's ear complex (patient mm, before the mirror).
+    """
     me = ID[f"MiddleEar_{side}"]
     fam = {
         ID[f"{n}_{side}"]
@@ -506,24 +538,6 @@ def _paint_ear(patient: _Patient, rng: np.random.Generator, add: _Add, side: str
         ID[f"ETbone_{side}"],
         overlap={f: et for f in fam},
         name="ET bone",
-    )
-    add(
-        Ellipsoid(moved(41, -2, -12), patient.radii(3.5, 3.5, 3.3, sd=0.08)),
-        FLUID,
-        ID[f"Cochlea_{side}"],
-        name="cochlea",
-    )
-    add(
-        Capsule(moved(30, 6, -8), moved(40, 4, -9), 2.3 * patient.scale * math.exp(rng.normal(0, 0.06))),
-        CSF,
-        ID[f"IAC_{side}"],
-        name="IAC",
-    )
-    add(
-        Ellipsoid(patient.point(sign * 50, -16, -12, 1.0), patient.radii(8, 8, 11, sd=0.1)),
-        SPONGY,
-        ID[f"TMjoint_{side}"],
-        name=f"TM joint {side}",
     )
 
 
@@ -775,6 +789,12 @@ def _paint_tumours_and_vessels(patient: _Patient, rng: np.random.Generator, add:
                 where_tissue=frozenset({NODE}),
                 name="necrosis",
             )
+    _paint_neck_vessels(patient, add)
+    return nodes
+
+
+def _paint_neck_vessels(patient: _Patient, add: _Add) -> None:
+    """Carotid arteries (common, internal, external), internal jugular veins, vertebral arteries."""
     free = frozenset({0})
     vt = frozenset({FAT, MUSCLE, LUNG})
     for _, sign in SIDES:
@@ -817,7 +837,6 @@ def _paint_tumours_and_vessels(patient: _Patient, rng: np.random.Generator, add:
             where_tissue=vt | {BONE, SPONGY},
             name="vertebral artery",
         )
-    return nodes
 
 
 def build_anatomy(rng: np.random.Generator) -> Anatomy:

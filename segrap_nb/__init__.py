@@ -2,16 +2,20 @@
 
 The package is layered; imports flow one way (a module uses only layers above it)::
 
-    errors, labels, config   base: errors, the label tables, environment and paths
+    errors, labels, config, grid, progress, parallel, reference_data
+                             base: errors, label and organ-group tables, paths, voxel grids,
+                             progress bars, the parallel runner, the packaged-data reader
     io/                      files and zip members, NIfTI, dataset discovery, nnU-Net export
     phantom/                 the synthetic SegRap-like phantom
     sources                  which dataset to use (a path, $SEGRAP_DATA, the default phantom)
     analysis/  eval/         validation and statistics; DSC, NSD, HD95 as the challenge
     viz/  training/          pictures and viewers; the compact 3D U-Net
-    course/                  the notebook course and its exercise checks
+    course/  cli/            the notebook course and its exercise checks; the segrap-nb command
 
+CONTRIBUTING.md has the full table and where each kind of change goes.
 The names below are the short API the notebooks use (``from segrap_nb import open_dataset``).
-They are imported on first use, so ``import segrap_nb`` stays cheap (no torch, no matplotlib).
+They are imported on first use, so ``import segrap_nb`` stays cheap (no torch, no matplotlib);
+``__init__.pyi`` gives editors and mypy their real types.
 """
 
 from __future__ import annotations

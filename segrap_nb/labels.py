@@ -255,17 +255,33 @@ def masks_to_onehot(masks: Mapping[str, np.ndarray], task: int = 1) -> np.ndarra
         if np.shape(masks[n]) != shape:
             raise ConversionError(f"mask {n} has shape {np.shape(masks[n])}, expected {shape}")
     binary = {n: np.asarray(masks[n]).astype(bool, copy=False) for n in names}
-    out = np.zeros(shape, dtype=np.uint8)
     if task == 2:
         both = binary["GTVp"] & binary["GTVnd"]
         if both.any():
             raise ConversionError(f"GTVp and GTVnd overlap in {int(both.sum())} voxels")
+        out = np.zeros(shape, dtype=np.uint8)
         out[binary["GTVp"]] = 1
         out[binary["GTVnd"]] = 2
         return out
+    out = _paint_oars(binary, shape)
+    # Every covered voxel must come back exactly: check the round trip per structure.
+    for n in names:
+        back = structure_mask(out, n, task)
+        if not np.array_equal(back, binary[n]):
+            bad = int(np.count_nonzero(back != binary[n]))
+            raise ConversionError(
+                f"{bad} voxels of {n} are covered by a combination of masks that no one-hot "
+                "label represents (overlaps not in the official table)"
+            )
+    return out
+
+
+def _paint_oars(binary: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The Task 1 one-hot map painted from the 45 bool OAR masks, label by label (not checked)."""
+    out = np.zeros(shape, dtype=np.uint8)
     # Paint labels in order of growing membership: a voxel covered by exactly the OARs of label L
     # is painted last by L, since any other label painted there has a strictly smaller set.
-    boxes = {n: bbox(binary[n]) for n in names}
+    boxes = {n: bbox(binary[n]) for n in OAR_NAMES}
     for lab in sorted(ONEHOT_LABELS, key=lambda k: (len(LABEL_MEMBERSHIP[k]), k)):
         members = sorted(LABEL_MEMBERSHIP[lab])
         if any(boxes[m] is None for m in members):
@@ -278,13 +294,4 @@ def masks_to_onehot(masks: Mapping[str, np.ndarray], task: int = 1) -> np.ndarra
             continue
         region = np.logical_and.reduce([binary[m][box] for m in members])
         out[box][region] = lab
-    # Every covered voxel must come back exactly: check the round trip per structure.
-    for n in names:
-        back = structure_mask(out, n, task)
-        if not np.array_equal(back, binary[n]):
-            bad = int(np.count_nonzero(back != binary[n]))
-            raise ConversionError(
-                f"{bad} voxels of {n} are covered by a combination of masks that no one-hot "
-                "label represents (overlaps not in the official table)"
-            )
     return out

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable  # Python 3.11+; annotations only
+
     import pandas as pd
 
 LABELS_JSON = "segrap2023_labels.json"

@@ -353,3 +353,18 @@ def test_one_dice_formula_and_one_empty_rule_for_scoring_and_validation():
         expected = M.dice(int((p & g).sum()), int(p.sum()), int(g.sum()))
         assert val[name] == score.dsc == expected, name
     assert val["Cochlea_L"] == 1.0 and val["Eye_L"] == 0.0 and 0.8 < val["Brain"] < 0.9
+
+
+def test_label_boxes_in_either_memory_order_and_their_union():
+    from segrap_nb.grid import label_boxes, union_box
+
+    onehot = np.zeros((9, 7, 5), np.uint8)
+    onehot[1:3, 2:5, 0:2] = 10  # Eye_L's two labels (10, 12) in two places
+    onehot[6:8, 1:2, 3:5] = 12
+    for arr in (onehot, np.asfortranarray(onehot)):
+        boxes = label_boxes(arr)
+        assert len(boxes) == 12 and boxes[0] is None
+        assert boxes[9] == (slice(1, 3), slice(2, 5), slice(0, 2))
+        assert boxes[11] == (slice(6, 8), slice(1, 2), slice(3, 5))
+        assert union_box(boxes[9], boxes[11]) == (slice(1, 8), slice(1, 5), slice(0, 5))
+        assert union_box(None, boxes[9]) == boxes[9] and union_box(None, None) is None

@@ -235,32 +235,12 @@ def _finish_case(plan: _Plan, tasks: list[int]) -> _Outcome:
             problems.append(value["error"])
         else:
             ok[unit] = value
-    grid = ok.get("header")
     for task in tasks:
-        counted = ok.get(f"task{task}")
-        if counted is None:
-            continue
-        if grid is not None and counted["shape"] != grid["shape"]:
-            problems.append(
-                f"{counted['file']}: shape {tuple(counted['shape'])} differs from the CT's "
-                f"{tuple(grid['shape'])} ({grid['file']})"
-            )
-        elif grid is None and task == 2 and counted["shape"] != ok.get("task1", counted)["shape"]:
-            problems.append(
-                f"{counted['file']}: shape {tuple(counted['shape'])} differs from Task001's "
-                f"{tuple(ok['task1']['shape'])} ({ok['task1']['file']})"
-            )
-        counts = np.asarray(counted["counts"], dtype=np.int64)
-        top = L.max_label(task)
-        bad = np.flatnonzero(counts[top + 1 :]) + top + 1
-        if bad.size:
-            problems.append(
-                f"{counted['file']}: label values out of range 0..{top} for Task00{task}: "
-                f"{', '.join(map(str, bad[:8].tolist()))} ({int(counts[bad].sum())} voxels)"
-            )
+        if f"task{task}" in ok:
+            problems += _map_problems(ok, task)
     if problems:
         return _Outcome(None, [], problems)
-    source = grid or ok.get("task1") or ok.get("task2")
+    source = ok.get("header") or ok.get("task1") or ok.get("task2")
     header = None
     if source is not None:
         header = {
@@ -269,16 +249,44 @@ def _finish_case(plan: _Plan, tasks: list[int]) -> _Outcome:
             **{f"size_{a}": int(n) for a, n in zip("xyz", source["shape"])},
             **{f"spacing_{a}_mm": float(s) for a, s in zip("xyz", source["spacing"])},
         }
-    rows: list[tuple] = []
-    for task in tasks:
-        counted = ok[f"task{task}"]
-        mm3 = float(np.prod(counted["spacing"]))
-        counts = counted["counts"]
-        names = {0: "background", **L.label_names(task)}
-        for label, name in names.items():
-            voxels = int(counts[label]) if label < len(counts) else 0
-            rows.append((plan.case_id, task, label, name, voxels, voxels * mm3 / 1000.0))
+    rows = [row for task in tasks for row in _volume_rows(plan.case_id, task, ok[f"task{task}"])]
     return _Outcome(header, rows, problems)
+
+
+def _map_problems(ok: dict[str, dict[str, Any]], task: int) -> list[str]:
+    """Problems of a case's counted Task00``task`` map: another grid than the CT's, labels out of range."""
+    counted, grid = ok[f"task{task}"], ok.get("header")
+    problems = []
+    if grid is not None and counted["shape"] != grid["shape"]:
+        problems.append(
+            f"{counted['file']}: shape {tuple(counted['shape'])} differs from the CT's "
+            f"{tuple(grid['shape'])} ({grid['file']})"
+        )
+    elif grid is None and task == 2 and counted["shape"] != ok.get("task1", counted)["shape"]:
+        problems.append(
+            f"{counted['file']}: shape {tuple(counted['shape'])} differs from Task001's "
+            f"{tuple(ok['task1']['shape'])} ({ok['task1']['file']})"
+        )
+    counts = np.asarray(counted["counts"], dtype=np.int64)
+    top = L.max_label(task)
+    bad = np.flatnonzero(counts[top + 1 :]) + top + 1
+    if bad.size:
+        problems.append(
+            f"{counted['file']}: label values out of range 0..{top} for Task00{task}: "
+            f"{', '.join(map(str, bad[:8].tolist()))} ({int(counts[bad].sum())} voxels)"
+        )
+    return problems
+
+
+def _volume_rows(case_id: str, task: int, counted: dict[str, Any]) -> list[tuple]:
+    """One row per label (background included): case, task, label, name, voxels, volume in cm³."""
+    mm3 = float(np.prod(counted["spacing"]))
+    counts = counted["counts"]
+    rows = []
+    for label, name in {0: "background", **L.label_names(task)}.items():
+        voxels = int(counts[label]) if label < len(counts) else 0
+        rows.append((case_id, task, label, name, voxels, voxels * mm3 / 1000.0))
+    return rows
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -553,27 +561,33 @@ def compute_stats(
         outcomes[plan.case_id] = _finish_case(plan, tasks)
         computed += 1
 
-    ordered = [outcomes[p.case_id] for p in plans]
+    return _result(
+        Path(root), [outcomes[p.case_id] for p in plans], [p.case_id for p in plans], tasks, computed
+    )
+
+
+def _result(
+    root: Path, ordered: list[_Outcome], case_ids: list[str], tasks: list[int], computed: int
+) -> StatsResult:
+    """The tables of every case's outcome (in case order), compared with the card."""
     headers = pd.DataFrame([o.header for o in ordered if o.header is not None], columns=HEADER_COLUMNS)
     volumes = pd.DataFrame([r for o in ordered for r in o.volumes], columns=VOLUME_COLUMNS)
     resolution = resolution_table(headers)
     labels = label_table(volumes, 1) if 1 in tasks else pd.DataFrame(columns=LABEL_COLUMNS)
     gtv = label_table(volumes, 2) if 2 in tasks else pd.DataFrame(columns=LABEL_COLUMNS)
-    problems = [p for o in ordered for p in o.problems]
-    skipped = [p.case_id for p, o in zip(plans, ordered) if o.problems]
     return StatsResult(
-        root=Path(root),
+        root=root,
         headers=headers,
         resolution=resolution,
         labels=labels,
         gtv=gtv,
         volumes=volumes,
         comparison=compare_with_card(resolution, labels, gtv),
-        problems=problems,
-        skipped=skipped,
-        n_cases=len(plans),
+        problems=[p for o in ordered for p in o.problems],
+        skipped=[case_id for case_id, o in zip(case_ids, ordered) if o.problems],
+        n_cases=len(ordered),
         computed=computed,
-        from_cache=len(plans) - computed,
+        from_cache=len(ordered) - computed,
     )
 
 

@@ -157,6 +157,37 @@ def export_counted(
     task = _check_task(task)
     dirname = dataset_dirname(task, dataset_id, name)
     ds = SegRapDataset(data_root)
+    cases = _exportable_cases(ds)
+    folder = Path(out_raw).expanduser() / dirname
+    refuse_overlap(folder, ds.root)
+    check_writable(folder)
+    # Every case is read and checked before anything is written: a corrupt file stops the
+    # export with its name, and nothing half-exported is left behind.
+    for case in progress_bar(cases, desc=f"check {dirname}", unit="case", disable=not progress):
+        _check_case(case, task)
+    plan = _plan(cases, folder, task)
+    rels = [dst.relative_to(folder).as_posix() for _, dst in plan] + ["dataset.json"]
+    manifest = _manifest_with_earlier_exports(folder, plan, rels)
+    with write_errors(folder):
+        manifest.claim(rels)
+        for sub in ("imagesTr", "labelsTr"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        counts: Counter = Counter()
+        for src, dst in progress_bar(plan, desc=f"export {dirname}", unit="file", disable=not progress):
+            if isinstance(src, FileRef):
+                counts[place_file(src, dst)] += 1
+            else:  # no one-hot map in the release: build it from the separate masks
+                vol = src.onehot_map(task)
+                write_nifti(dst, vol.array.astype(np.uint8, copy=False), vol.affine)
+                counts["built from masks"] += 1
+        counts["cases"] = len(cases)
+        _remove_stale(folder, manifest, set(rels), counts)
+        _write_json(folder / "dataset.json", dataset_json(task, len(cases), dirname))
+    return folder, counts
+
+
+def _exportable_cases(ds: SegRapDataset) -> list[Case]:
+    """Every case of ``ds``; DataError unless each has both CTs (image, image_contrast)."""
     cases = list(ds)
     no_images = [c.case_id for c in cases if not all(k in c.files for k in CHANNELS)]
     if len(no_images) == len(cases):
@@ -166,22 +197,24 @@ def export_counted(
             f"{ds.root} {no_images[0]}",
             f"plain or contrast CT missing in {len(no_images)} case(s): {', '.join(no_images[:5])}",
         )
-    folder = Path(out_raw).expanduser() / dirname
-    refuse_overlap(folder, ds.root)
-    check_writable(folder)
-    images_dir, labels_dir = folder / "imagesTr", folder / "labelsTr"
+    return cases
 
-    # Every case is read and checked before anything is written: a corrupt file stops the
-    # export with its name, and nothing half-exported is left behind.
-    for case in progress_bar(cases, desc=f"check {dirname}", unit="case", disable=not progress):
-        _check_case(case, task)
+
+def _plan(cases: list[Case], folder: Path, task: int) -> list[tuple[FileRef | Case, Path]]:
+    """(source, destination) of every file: both CTs, then the task's map (a Case: built from masks)."""
     plan: list[tuple[FileRef | Case, Path]] = []
     for case in cases:
         for key, channel in CHANNELS.items():
-            plan.append((case.files[key], images_dir / f"{case.case_id}_{channel:04d}{FILE_ENDING}"))
-        plan.append((case.onehot.get(task, case), labels_dir / f"{case.case_id}{FILE_ENDING}"))
+            plan.append((case.files[key], folder / "imagesTr" / f"{case.case_id}_{channel:04d}{FILE_ENDING}"))
+        plan.append((case.onehot.get(task, case), folder / "labelsTr" / f"{case.case_id}{FILE_ENDING}"))
+    return plan
+
+
+def _manifest_with_earlier_exports(
+    folder: Path, plan: list[tuple[FileRef | Case, Path]], rels: list[str]
+) -> Manifest:
+    """The folder's manifest, adopting files an earlier export wrote before manifests existed."""
     manifest = Manifest(folder)
-    rels = [dst.relative_to(folder).as_posix() for _, dst in plan] + ["dataset.json"]
     # A file of an earlier export (before the manifest existed) that already holds exactly
     # these bytes is adopted; anything else the kit did not write is never replaced.
     manifest.files |= {
@@ -193,37 +226,28 @@ def export_counted(
         # An export by an older segrap-nb (no manifest): the files it named are the kit's
         # to replace; nothing else there is removed.
         manifest.files |= {r for r in rels if (folder / r).exists()}
-    with write_errors(folder):
-        manifest.claim(rels)
-        images_dir.mkdir(parents=True, exist_ok=True)
-        labels_dir.mkdir(parents=True, exist_ok=True)
-        counts: Counter = Counter()
-        for src, dst in progress_bar(plan, desc=f"export {dirname}", unit="file", disable=not progress):
-            if isinstance(src, FileRef):
-                counts[place_file(src, dst)] += 1
-            else:  # no one-hot map in the release: build it from the separate masks
-                vol = src.onehot_map(task)
-                write_nifti(dst, vol.array.astype(np.uint8, copy=False), vol.affine)
-                counts["built from masks"] += 1
-        counts["cases"] = len(cases)
-        # Files of an earlier export of more cases would break nnU-Net's numTraining check:
-        # remove those the kit wrote; keep (and count) anything else.
-        wanted = set(rels)
-        stale = []
-        for sub in (images_dir, labels_dir):
-            for entry in sorted(sub.iterdir()):
-                rel = entry.relative_to(folder).as_posix()
-                if not _EXPORTED.match(entry.name) or rel in wanted:
-                    continue
-                if manifest.owns(rel):
-                    entry.unlink()
-                    stale.append(rel)
-                    counts["removed"] += 1
-                else:
-                    counts["kept"] += 1
-        manifest.forget(stale)
-        _write_json(folder / "dataset.json", dataset_json(task, len(cases), dirname))
-    return folder, counts
+    return manifest
+
+
+def _remove_stale(folder: Path, manifest: Manifest, wanted: set[str], counts: Counter) -> None:
+    """Remove the kit's files of cases no longer exported; count them, and the others' files kept.
+
+    Files of an earlier export of more cases would break nnU-Net's numTraining check: those the
+    kit wrote go; anything else stays (and is counted as ``kept``).
+    """
+    stale = []
+    for sub in (folder / "imagesTr", folder / "labelsTr"):
+        for entry in sorted(sub.iterdir()):
+            rel = entry.relative_to(folder).as_posix()
+            if not _EXPORTED.match(entry.name) or rel in wanted:
+                continue
+            if manifest.owns(rel):
+                entry.unlink()
+                stale.append(rel)
+                counts["removed"] += 1
+            else:
+                counts["kept"] += 1
+    manifest.forget(stale)
 
 
 def _holds(src: FileRef, dst: Path) -> bool:

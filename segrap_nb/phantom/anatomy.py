@@ -447,83 +447,102 @@ def _paint_face(patient: _Patient, rng: np.random.Generator, add: _Add) -> None:
 def _paint_ears(patient: _Patient, rng: np.random.Generator, add: _Add) -> None:
     """Ear canals, mastoids and the inner/middle-ear structures with their overlap labels, TM joints."""
     for side, sign in SIDES:
-        shift = rng.normal(0, 1.0, 3)  # the whole ear complex moves together
+        _paint_ear(patient, rng, add, side, sign)
 
-        def fixed(x: float, y: float, z: float, sign: float = sign) -> np.ndarray:
-            return patient.point(sign * x, y, z)
 
-        def moved(x: float, y: float, z: float, sign: float = sign, shift: np.ndarray = shift) -> np.ndarray:
-            return patient.point(sign * x, y, z) + shift
+def _paint_ear(patient: _Patient, rng: np.random.Generator, add: _Add, side: str, sign: float) -> None:
+    """One side's ear complex (``side`` L or R, ``sign`` of its patient x), moved as one piece."""
+    shift = rng.normal(0, 1.0, 3)  # the whole ear complex moves together
 
-        add(Capsule(moved(50, 2, -10), fixed(82, 2, -8), 3.5 * patient.scale), AIR, 0, name="ear canal")
-        mast = Ellipsoid(moved(46, 28, -8), patient.radii(14, 14, 18, sd=0.15))
-        add(mast, BONE, ID[f"Mastoid_{side}"], name=f"mastoid {side}")
-        add(mast & Cells([6, 6, 7], rng.uniform(0, 6.3, 3), 0.05), AIRCELL, name="air cells")
-        me = ID[f"MiddleEar_{side}"]
-        fam = {
-            ID[f"{n}_{side}"]
-            for n in (
-                "MiddleEar",
-                "IAC",
-                "MiddleEar_TympanicCavity_OverLap",
-                "MiddleEar_VestibulSemi_OverLap",
-                "Cochlea",
-                "MiddleEar_ETbone_OverLap",
-            )
-        }
-        add(
-            Ellipsoid(moved(44, 2, -10), patient.radii(6.5, 7.5, 5.6, sd=0.08)),
-            OTIC,
-            me,
-            name=f"middle ear {side}",
+    def fixed(x: float, y: float, z: float) -> np.ndarray:
+        return patient.point(sign * x, y, z)
+
+    def moved(x: float, y: float, z: float) -> np.ndarray:
+        return patient.point(sign * x, y, z) + shift
+
+    add(Capsule(moved(50, 2, -10), fixed(82, 2, -8), 3.5 * patient.scale), AIR, 0, name="ear canal")
+    mast = Ellipsoid(moved(46, 28, -8), patient.radii(14, 14, 18, sd=0.15))
+    add(mast, BONE, ID[f"Mastoid_{side}"], name=f"mastoid {side}")
+    add(mast & Cells([6, 6, 7], rng.uniform(0, 6.3, 3), 0.05), AIRCELL, name="air cells")
+    _paint_middle_ear(patient, rng, add, side, moved)
+    add(
+        Ellipsoid(moved(41, -2, -12), patient.radii(3.5, 3.5, 3.3, sd=0.08)),
+        FLUID,
+        ID[f"Cochlea_{side}"],
+        name="cochlea",
+    )
+    add(
+        Capsule(moved(30, 6, -8), moved(40, 4, -9), 2.3 * patient.scale * math.exp(rng.normal(0, 0.06))),
+        CSF,
+        ID[f"IAC_{side}"],
+        name="IAC",
+    )
+    add(
+        Ellipsoid(patient.point(sign * 50, -16, -12, 1.0), patient.radii(8, 8, 11, sd=0.1)),
+        SPONGY,
+        ID[f"TMjoint_{side}"],
+        name=f"TM joint {side}",
+    )
+
+
+def _paint_middle_ear(
+    patient: _Patient,
+    rng: np.random.Generator,
+    add: _Add,
+    side: str,
+    moved: Callable[[float, float, float], np.ndarray],
+) -> None:
+    """The middle ear and the structures overlapping it (tympanic cavity, vestibule, ET bone), one side.
+
+    ``moved(x, y, z)`` places a point of the side's ear complex (patient mm, before the mirror).
+    """
+    me = ID[f"MiddleEar_{side}"]
+    fam = {
+        ID[f"{n}_{side}"]
+        for n in (
+            "MiddleEar",
+            "IAC",
+            "MiddleEar_TympanicCavity_OverLap",
+            "MiddleEar_VestibulSemi_OverLap",
+            "Cochlea",
+            "MiddleEar_ETbone_OverLap",
         )
-        tym = ID[f"MiddleEar_TympanicCavity_OverLap_{side}"]
-        add(
-            Ellipsoid(moved(48.5, 0.5, -10), patient.radii(3.8, 6.6, 6.0, sd=0.08)),
-            TYMPANUM,
-            ID[f"TympanicCavity_{side}"],
-            overlap={f: tym for f in fam},
-            name="tympanic cavity",
-        )
-        ves = ID[f"MiddleEar_VestibulSemi_OverLap_{side}"]
-        add(
-            Ellipsoid(moved(47, 6, -7.5), patient.radii(3.2, 3.6, 4.0, sd=0.08)),
-            FLUID,
-            ID[f"VestibulSemi_{side}"],
-            overlap={f: ves for f in fam},
-            name="vestibule",
-        )
-        et = ID[f"MiddleEar_ETbone_OverLap_{side}"]
-        start = -1.0 if side == "L" else -3.7  # the right overlap is smaller (card: 0.02 vs 0.05)
-        add(
-            Capsule(
-                moved(47, start, -11),
-                moved(36, -19, -17),
-                1.9 * patient.scale * math.exp(rng.normal(0, 0.06)),
-            ),
-            TYMPANUM,
-            ID[f"ETbone_{side}"],
-            overlap={f: et for f in fam},
-            name="ET bone",
-        )
-        add(
-            Ellipsoid(moved(41, -2, -12), patient.radii(3.5, 3.5, 3.3, sd=0.08)),
-            FLUID,
-            ID[f"Cochlea_{side}"],
-            name="cochlea",
-        )
-        add(
-            Capsule(moved(30, 6, -8), moved(40, 4, -9), 2.3 * patient.scale * math.exp(rng.normal(0, 0.06))),
-            CSF,
-            ID[f"IAC_{side}"],
-            name="IAC",
-        )
-        add(
-            Ellipsoid(patient.point(sign * 50, -16, -12, 1.0), patient.radii(8, 8, 11, sd=0.1)),
-            SPONGY,
-            ID[f"TMjoint_{side}"],
-            name=f"TM joint {side}",
-        )
+    }
+    add(
+        Ellipsoid(moved(44, 2, -10), patient.radii(6.5, 7.5, 5.6, sd=0.08)),
+        OTIC,
+        me,
+        name=f"middle ear {side}",
+    )
+    tym = ID[f"MiddleEar_TympanicCavity_OverLap_{side}"]
+    add(
+        Ellipsoid(moved(48.5, 0.5, -10), patient.radii(3.8, 6.6, 6.0, sd=0.08)),
+        TYMPANUM,
+        ID[f"TympanicCavity_{side}"],
+        overlap={f: tym for f in fam},
+        name="tympanic cavity",
+    )
+    ves = ID[f"MiddleEar_VestibulSemi_OverLap_{side}"]
+    add(
+        Ellipsoid(moved(47, 6, -7.5), patient.radii(3.2, 3.6, 4.0, sd=0.08)),
+        FLUID,
+        ID[f"VestibulSemi_{side}"],
+        overlap={f: ves for f in fam},
+        name="vestibule",
+    )
+    et = ID[f"MiddleEar_ETbone_OverLap_{side}"]
+    start = -1.0 if side == "L" else -3.7  # the right overlap is smaller (card: 0.02 vs 0.05)
+    add(
+        Capsule(
+            moved(47, start, -11),
+            moved(36, -19, -17),
+            1.9 * patient.scale * math.exp(rng.normal(0, 0.06)),
+        ),
+        TYMPANUM,
+        ID[f"ETbone_{side}"],
+        overlap={f: et for f in fam},
+        name="ET bone",
+    )
 
 
 def _paint_mouth(patient: _Patient, rng: np.random.Generator, add: _Add) -> None:
@@ -614,6 +633,12 @@ def _paint_spine(patient: _Patient, rng: np.random.Generator, add: _Add) -> None
 
 def _paint_airway(patient: _Patient, rng: np.random.Generator, add: _Add) -> None:
     """Pharynx, constrictor, larynx and its parts, trachea, oesophagus, thyroid."""
+    _paint_pharynx_larynx(patient, rng, add)
+    _paint_lower_neck_organs(patient, rng, add)
+
+
+def _paint_pharynx_larynx(patient: _Patient, rng: np.random.Generator, add: _Add) -> None:
+    """Naso- and oropharynx, the constrictor, the larynx with its parts, cartilages and hyoid."""
     add(Ellipsoid(patient.point(0, -30, -18), patient.radii(12, 10, 10, sd=0.1)), AIR, name="nasopharynx")
     zp = np.array([-92, -70, -28])
     add(patient.tube(zp, 0, _cord_y(zp) - 53, 12, 5.5), AIR, name="oropharynx")
@@ -675,6 +700,10 @@ def _paint_airway(patient: _Patient, rng: np.random.Generator, add: _Add) -> Non
         BONE,
         name="hyoid",
     )
+
+
+def _paint_lower_neck_organs(patient: _Patient, rng: np.random.Generator, add: _Add) -> None:
+    """Trachea and its lumen, oesophagus, thyroid (random draws after the larynx's, in this order)."""
     zt = np.array([BOTTOM_Z, -280, -128])
     tr = rng.normal(0, 0.06)
     add(
@@ -764,6 +793,12 @@ def _paint_tumours_and_vessels(patient: _Patient, rng: np.random.Generator, add:
                 where_tissue=frozenset({NODE}),
                 name="necrosis",
             )
+    _paint_neck_vessels(patient, add)
+    return nodes
+
+
+def _paint_neck_vessels(patient: _Patient, add: _Add) -> None:
+    """Carotid arteries (common, internal, external), internal jugular veins, vertebral arteries."""
     free = frozenset({0})
     vt = frozenset({FAT, MUSCLE, LUNG})
     for _, sign in SIDES:
@@ -806,7 +841,6 @@ def _paint_tumours_and_vessels(patient: _Patient, rng: np.random.Generator, add:
             where_tissue=vt | {BONE, SPONGY},
             name="vertebral artery",
         )
-    return nodes
 
 
 def is_n0(index: int) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from segrap_nb.phantom.anatomy import Anatomy
+from segrap_nb.phantom.anatomy import Anatomy, Op
 from segrap_nb.phantom.shapes import INF
 
 
@@ -55,45 +56,55 @@ def rasterize(
     gtv = np.zeros(grid.shape, np.uint8, order="F")
     tis = np.zeros(grid.shape, np.uint8, order="F")
     for op in anatomy.ops:
-        box = grid.box(op.shape.lo, op.shape.hi)
-        if box is None:
-            continue
-        bi, bj, bk = box
-        x = grid.axis(0, bi.start, bi.stop)[:, None, None]
-        y = grid.axis(1, bj.start, bj.stop)[None, :, None]
-        lut = op.label_lut()
-        where = None
-        if op.where is not None:
-            where = np.zeros(256, bool)
-            where[list(op.where)] = True
-        wt = None
-        if op.where_tissue is not None:
-            wt = np.zeros(256, bool)
-            wt[list(op.where_tissue)] = True
-        step = max(1, chunk_voxels // max(1, (bi.stop - bi.start) * (bj.stop - bj.start)))
-        for k0 in range(bk.start, bk.stop, step):
-            k1 = min(bk.stop, k0 + step)
-            z = grid.axis(2, k0, k1)[None, None, :]
-            m = op.shape.inside(x, y, z)
-            sl = (bi, bj, slice(k0, k1))
-            sub = lab[sl]
-            if m.shape != sub.shape:  # e.g. a slab: constant along some axes
-                m = np.broadcast_to(m, sub.shape).copy()
-            if where is not None:
-                m &= where[sub]
-            if wt is not None:
-                m &= wt[tis[sl]]
-            if not m.any():
-                continue
-            if lut is not None:
-                sub[m] = lut[sub[m]]
-            if op.tissue is not None:
-                tis[sl][m] = op.tissue
-            if op.gtv is not None:
-                gtv[sl][m] = op.gtv
+        _paint(op, grid, (lab, gtv, tis), chunk_voxels)
     if anatomy.absent:
         table = np.arange(256, dtype=np.uint8)
         for old, new in anatomy.absent.items():
             table[old] = new
         lab[...] = table[lab]
     return lab, gtv, tis
+
+
+def _member_table(values: Iterable[int] | None) -> np.ndarray | None:
+    """A 256-entry bool table, True at ``values`` (None for None: no restriction)."""
+    if values is None:
+        return None
+    table = np.zeros(256, bool)
+    table[list(values)] = True
+    return table
+
+
+def _paint(
+    op: Op, grid: VoxelGrid, maps: tuple[np.ndarray, np.ndarray, np.ndarray], chunk_voxels: int
+) -> None:
+    """Apply one paint operation to the (label, GTV, tissue) maps, slab by slab inside its box."""
+    box = grid.box(op.shape.lo, op.shape.hi)
+    if box is None:
+        return
+    lab, gtv, tis = maps
+    bi, bj, bk = box
+    x = grid.axis(0, bi.start, bi.stop)[:, None, None]
+    y = grid.axis(1, bj.start, bj.stop)[None, :, None]
+    lut = op.label_lut()
+    where, wt = _member_table(op.where), _member_table(op.where_tissue)
+    step = max(1, chunk_voxels // max(1, (bi.stop - bi.start) * (bj.stop - bj.start)))
+    for k0 in range(bk.start, bk.stop, step):
+        k1 = min(bk.stop, k0 + step)
+        z = grid.axis(2, k0, k1)[None, None, :]
+        m = op.shape.inside(x, y, z)
+        sl = (bi, bj, slice(k0, k1))
+        sub = lab[sl]
+        if m.shape != sub.shape:  # e.g. a slab: constant along some axes
+            m = np.broadcast_to(m, sub.shape).copy()
+        if where is not None:
+            m &= where[sub]
+        if wt is not None:
+            m &= wt[tis[sl]]
+        if not m.any():
+            continue
+        if lut is not None:
+            sub[m] = lut[sub[m]]
+        if op.tissue is not None:
+            tis[sl][m] = op.tissue
+        if op.gtv is not None:
+            gtv[sl][m] = op.gtv

@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segrap_nb import labels as L
-from segrap_nb.analysis.published import PUBLISHED_DSC
+from segrap_nb.analysis.published import published_rows
 from segrap_nb.eval.metrics import surface_metrics
 from segrap_nb.eval.tables import HIGHER_IS_BETTER, Metric, check_metric, difficulty_order, finite
 from segrap_nb.viz._style import (
@@ -42,6 +42,7 @@ from segrap_nb.viz._style import (
 __all__ = [
     "Comparison",
     "boxplot_by_structure",
+    "dsc_bars_by_group",
     "plot_shift_sweep",
     "plot_toy",
     "published_comparison",
@@ -113,6 +114,45 @@ def boxplot_by_structure(
     return fig
 
 
+def dsc_bars_by_group(
+    scores: pd.Series,
+    groups: dict[str, tuple[str, ...]],
+    *,
+    ylabel: str = "validation DSC",
+    title: str = "DSC per structure",
+    phantom: bool = False,
+) -> Figure:
+    """Bar per structure (``scores``: name -> DSC 0..1, drawn in the given order), coloured by its
+    score group in ``groups`` (the colours of :data:`segrap_nb.viz.colors.SCORE_GROUP_COLORS`,
+    the same as the training curves), with a legend of the groups shown."""
+    from matplotlib.patches import Patch
+
+    from segrap_nb.viz.colors import SCORE_GROUP_COLORS, score_group_of
+
+    of = {name: score_group_of(str(name), groups) for name in scores.index}
+    fig = figure(13.0, 3.6)
+    ax = fig.add_subplot()
+    ax.bar(
+        [str(n) for n in scores.index],
+        scores.to_numpy(float),
+        color=[SCORE_GROUP_COLORS.get(of[n] or "all", SCORE_GROUP_COLORS["all"]) for n in scores.index],
+    )
+    shown = [g for g in SCORE_GROUP_COLORS if g in of.values()]
+    ax.legend(
+        handles=[Patch(color=SCORE_GROUP_COLORS[g], label=g) for g in shown],
+        fontsize=7.5,
+        loc="upper left",
+        ncol=len(shown),
+        frameon=False,
+    )
+    ax.set(ylabel=ylabel, ylim=(0, 1.12))
+    ax.set_title(phantom_title(title, phantom), fontsize=9)
+    ax.tick_params(axis="x", rotation=90, labelsize=NAME_FONTSIZE)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # Against the published results
 # --------------------------------------------------------------------------------------------
@@ -150,21 +190,22 @@ def published_comparison(
     evaluated_on: str = "phantom held-out cases",
     phantom: bool = False,
 ) -> Comparison:
-    """Mean DSC (%) of the published nnU-Net baseline and best team beside ours, and a bar chart.
+    """Mean DSC (%) of the published nnU-Net baseline and winners beside ours, and a bar chart.
 
     ``summary`` is :func:`segrap_nb.eval.evaluate.summary_table`'s output (Task 1: its "mean of 45
     OARs" row; Task 2: the GTVp and GTVnd rows). The published numbers are the SegRap 2023
-    *test set* results (``segrap_nb.analysis.published.PUBLISHED_DSC``); ``evaluated_on`` says what ours
-    were measured on, and both appear in the table and the figure.
+    *test set* results with a value in every column shown
+    (:func:`segrap_nb.analysis.published.published_rows`: the baseline, the task winners, and the
+    column bests with the teams that hold them where no one team does); ``evaluated_on`` says what
+    ours were measured on, and both appear in the table and the figure.
     """
     mine = _ours_dsc_percent(summary)
     cols = list(mine)
-    table = PUBLISHED_DSC[cols].copy()
+    table = published_rows(cols)
+    n_published = len(table)
     table.loc[ours] = [mine[c] for c in cols]
     table = table.round(2)
-    table.insert(
-        0, "evaluated on", ["SegRap 2023 test set (published)"] * len(PUBLISHED_DSC) + [evaluated_on]
-    )
+    table.insert(0, "evaluated on", ["SegRap 2023 test set (published)"] * n_published + [evaluated_on])
     table.index.name = "mean DSC (%)"
 
     fig = figure(max(4.8, 2.0 + 1.6 * len(cols)), 3.2)
@@ -181,7 +222,7 @@ def published_comparison(
             width * 0.92,
             label=f"{row} ({table.loc[row, 'evaluated on']})",
             color=OURS_COLOR if is_ours else PUBLISHED_COLOR,
-            alpha=1.0 if is_ours else 0.45 + 0.35 * r,
+            alpha=1.0 if is_ours else 0.4 + 0.5 * r / max(1, len(rows) - 2),
             hatch="//" if is_ours else None,
             edgecolor="white" if is_ours else None,
         )
@@ -310,14 +351,29 @@ def worst_case_figures(
 # --------------------------------------------------------------------------------------------
 
 
+#: Line styles of the balls of a shift sweep, first to last: where two balls score the same, the
+#: large hollow marker of one still rings the small filled marker of the other.
+_SWEEP_STYLES = (
+    {"ls": "-", "marker": "o", "ms": 9, "mfc": "none", "mew": 1.6, "lw": 2.2, "color": BLUE},
+    {"ls": "--", "marker": "s", "ms": 4, "lw": 1.2, "color": ORANGE},
+    {"ls": ":", "marker": "^", "ms": 4, "lw": 1.2, "color": GREY},
+)
+
+
 def plot_shift_sweep(table: pd.DataFrame, tolerance_mm: float | None = None) -> Figure:
-    """DSC, NSD and HD95 against the shift (mm), one line per ball (``tables.shift_sweep``)."""
-    fig = figure(10.0, 2.9)
+    """DSC, NSD and HD95 against the shift (mm), one line per ball (``tables.shift_sweep``).
+
+    Balls often score the same (NSD 1 within the tolerance, the same HD95): each ball has its
+    own line style and marker, so a line hidden under another still shows.
+    """
+    fig = figure(10.0, 3.2)
     axes = fig.subplots(1, 3)
-    for (r, vol), group in table.groupby(["radius_mm", "volume_cm3"], sort=True):
+    groups = list(table.groupby(["radius_mm", "volume_cm3"], sort=True))
+    for n, ((r, vol), group) in enumerate(groups):
         g = group.sort_values("shift_mm")
+        style = _SWEEP_STYLES[n % len(_SWEEP_STYLES)]
         for ax, m in zip(axes, ("dsc", "nsd", "hd95")):
-            ax.plot(g["shift_mm"], g[m], marker="o", ms=4, label=f"radius {r:g} mm ({vol:.2f} cm³)")
+            ax.plot(g["shift_mm"], g[m], label=f"radius {r:g} mm ({vol:.2f} cm³)", zorder=3 + n, **style)
     for ax, m in zip(axes, ("dsc", "nsd", "hd95")):
         ax.set_xlabel("shift (mm)")
         ax.set_title(
@@ -325,12 +381,13 @@ def plot_shift_sweep(table: pd.DataFrame, tolerance_mm: float | None = None) -> 
         )
         ax.grid(alpha=0.3)
         if m != "hd95":
-            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylim(-0.03, 1.08)
     if tolerance_mm:
         axes[1].axvline(tolerance_mm, color="0.5", ls="--", lw=0.8)
         axes[2].axhline(tolerance_mm, color="0.5", ls="--", lw=0.8)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

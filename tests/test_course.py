@@ -9,6 +9,9 @@ from segrap_nb.course.lessons import COLAB_CELL, LESSONS, course_map
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+#: Notebooks whose solutions live in ``segrap_nb.course.answers_NN`` (shown by ``reveal``), not in
+#: collapsed cells that Colab and GitHub show open. The others still collapse theirs.
+SOLUTIONS_IN_PACKAGE = {"03_statistics.ipynb", "04_training.ipynb", "05_evaluation.ipynb"}
 
 
 def test_every_lesson_has_its_notebook_and_back():
@@ -30,7 +33,10 @@ def test_notebook_is_course_material(path):
     checks = [c for c in code if "check(" in c.source and "import" not in c.source]
     assert 2 <= len(checks) <= 4, f"{len(checks)} checked exercises"
     hidden = [c for c in code if c.metadata.get("jupyter", {}).get("source_hidden")]
-    assert len(hidden) >= 2, "solutions are in collapsed cells"
+    if path.name in SOLUTIONS_IN_PACKAGE:
+        assert not hidden, "no collapsed cell: Colab and GitHub show them open"
+    else:
+        assert len(hidden) >= 2, "solutions are in collapsed cells"
     assert "**open task.**" in "".join(c.source for c in md).lower(), "at least one open task"
     assert "## key points" in "".join(c.source for c in md).lower(), "key points"
     for cell in code:
@@ -57,7 +63,10 @@ def test_exercises_ship_blank_with_a_hidden_solution_after_them(path):
     for a, s in pairs:
         answer, solution = nb.cells[a], nb.cells[s]
         assert answer.source.startswith("answer = ...") and len(answer.source.splitlines()) == 1
-        assert solution.metadata.get("jupyter", {}).get("source_hidden"), f"cell {s}: collapsed"
+        if path.name in SOLUTIONS_IN_PACKAGE:
+            _assert_solution_in_package(path, solution.source, s)
+        else:
+            assert solution.metadata.get("jupyter", {}).get("source_hidden"), f"cell {s}: collapsed"
         calls = [
             n
             for n in ast.walk(ast.parse(solution.source))
@@ -70,6 +79,29 @@ def test_exercises_ship_blank_with_a_hidden_solution_after_them(path):
         assert len(uses) == 1, f"cell {s}: the solution must not compute from the student's answer"
         stored = "".join(o.get("text", "") for o in solution.get("outputs", []))
         assert "not answered yet" in stored, f"cell {s}: stored output {stored!r}"
+
+
+def _assert_solution_in_package(path: Path, source: str, index: int) -> None:
+    """``expected = answers_NN.<function>(...)``: a documented function of the notebook's module,
+    and the notebook tells a stuck student how to ``reveal`` it."""
+    import ast
+    import importlib
+
+    module_name = f"answers_{path.name[:2]}"
+    module = importlib.import_module(f"segrap_nb.course.{module_name}")
+    targets = [
+        n
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.Assign) and [ast.unparse(t) for t in n.targets] == ["expected"]
+    ]
+    assert len(targets) == 1, f"cell {index}: one `expected = ...`"
+    call = targets[0].value
+    assert isinstance(call, ast.Call) and ast.unparse(call.func).startswith(f"{module_name}."), (
+        f"cell {index}: expected comes from {module_name}, got {ast.unparse(call)}"
+    )
+    function = getattr(module, ast.unparse(call.func).split(".", 1)[1])
+    assert (function.__doc__ or "").strip(), f"{module_name}.{function.__name__}: docstring"
+    assert f"reveal({module_name}." in source, f"cell {index}: says how to reveal the solution"
 
 
 def test_reveal_prints_the_solution_source(capsys):

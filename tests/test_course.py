@@ -110,3 +110,15 @@ def test_reveal_prints_the_solution_source(capsys):
     text = reveal(check)
     assert text.startswith("def check(")
     assert "def check(" in capsys.readouterr().out
+
+
+def test_shown_path_hides_the_machine_specific_part(monkeypatch, tmp_path):
+    from segrap_nb.course.display import shown_path
+
+    monkeypatch.setenv("SEGRAP_CACHE", str(tmp_path / "kit"))
+    assert shown_path(tmp_path / "kit" / "runs" / "quick-1") == "$SEGRAP_CACHE/runs/quick-1"
+    monkeypatch.delenv("SEGRAP_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert shown_path(tmp_path / ".cache" / "segrap-nb" / "runs") == "~/.cache/segrap-nb/runs"
+    assert shown_path("/elsewhere/x") == "/elsewhere/x"

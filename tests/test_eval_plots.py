@@ -236,3 +236,36 @@ def test_dsc_bars_take_the_group_colours_of_the_training_curves() -> None:
     assert colours == [SCORE_GROUP_COLORS[g] for g in ("small", "large", "core6")]
     assert [round(p.get_height(), 2) for p in ax.patches] == [0.2, 0.7, 0.95]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["core6", "large", "small"]
+
+
+def test_an_empty_gtvnd_reference_is_scored_and_summarised(tiny_copy: Path, tiny_release: Path) -> None:
+    """An N0 patient: GTVnd empty in the ground truth. Volume 0, DSC 1 for an empty prediction and
+    0 for a predicted node, and the summary and the published comparison take both in."""
+    from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+    from segrap_nb.io.nifti import read_nifti, write_nifti
+
+    f = tiny_copy / ONEHOT_DIR / "Task002" / "segrap_0000.nii.gz"
+    t2 = read_nifti(f).array.copy()
+    assert (t2 == 2).any()
+    t2[t2 == 2] = 0
+    write_nifti(f, t2, TINY_AFFINE)
+    mask = tiny_copy / IMAGES_DIR / "segrap_0000" / "GTVnd.nii.gz"
+    if mask.exists():
+        write_nifti(mask, np.zeros_like(t2), TINY_AFFINE)
+    vols = T.gt_volumes(tiny_copy, ["segrap_0000"], task=2).set_index("structure")
+    assert vols.loc["GTVnd", "cm3"] == 0 and vols.loc["GTVp", "cm3"] > 0
+    node_predicted = evaluate(tiny_release, tiny_copy, task=2, progress=False).set_index(
+        ["case", "structure"]
+    )
+    assert node_predicted.loc[("segrap_0000", "GTVnd"), "dsc"] == 0
+    nothing_predicted = evaluate(tiny_copy, tiny_copy, task=2, progress=False).set_index(
+        ["case", "structure"]
+    )
+    assert nothing_predicted.loc[("segrap_0000", "GTVnd"), "dsc"] == 1
+    assert nothing_predicted.loc[("segrap_0000", "GTVnd"), "nsd"] == 1
+    per_case = node_predicted.reset_index()
+    summary = summary_table(per_case, 2).set_index("structure")
+    n = per_case["case"].nunique()
+    assert summary.loc["GTVnd", "dsc_mean"] == pytest.approx((n - 1) / n)  # the others score 1
+    table = E.published_comparison(summary.reset_index()).table
+    assert table.loc["ours", "GTVnd"] == pytest.approx(round(100 * (n - 1) / n, 2))

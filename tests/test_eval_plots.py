@@ -269,3 +269,15 @@ def test_an_empty_gtvnd_reference_is_scored_and_summarised(tiny_copy: Path, tiny
     assert summary.loc["GTVnd", "dsc_mean"] == pytest.approx((n - 1) / n)  # the others score 1
     table = E.published_comparison(summary.reset_index()).table
     assert table.loc["ours", "GTVnd"] == pytest.approx(round(100 * (n - 1) / n, 2))
+
+
+def test_long_titles_wrap_inside_the_axes() -> None:
+    fig = E.figure(4.0, 3.0)
+    ax = fig.add_subplot()
+    long = "PHANTOM (synthetic data) · DSC vs organ volume: Spearman ρ = 0.80 (90 points; 2 absent left out)"
+    E.fit_title(ax, long)
+    lines = ax.get_title().splitlines()
+    assert len(lines) >= 2 and " ".join(lines) == long
+    fig.canvas.draw()
+    box, axes_box = ax.title.get_window_extent(), ax.get_window_extent()
+    assert box.width <= axes_box.width * 1.05

@@ -43,6 +43,7 @@ __all__ = [
     "Comparison",
     "boxplot_by_structure",
     "dsc_bars_by_group",
+    "fit_title",
     "plot_shift_sweep",
     "plot_toy",
     "published_comparison",
@@ -54,6 +55,16 @@ __all__ = [
 #: Colours of the published teams and of our model in the comparison.
 PUBLISHED_COLOR, OURS_COLOR = GREY, ORANGE
 LABELS = {"dsc": "DSC", "nsd": "NSD", "hd95": "HD95 (mm)"}
+
+
+def fit_title(ax: Any, text: str, fontsize: float = 9.0) -> None:
+    """Set ``text`` as the axes title, wrapped onto more lines where it is wider than the axes
+    (a title wider than its figure is cut off by some viewers, or widens the picture)."""
+    import textwrap
+
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    chars = max(20, int(width_pt / (0.55 * fontsize)))  # average glyph width ~0.55 em
+    ax.set_title(textwrap.fill(text, chars), fontsize=fontsize)
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,11 +110,11 @@ def boxplot_by_structure(
         LABELS[metric] + ("  (higher is better)" if HIGHER_IS_BETTER[metric] else "  (lower is better)")
     )
     n_cases = per_case["case"].nunique()
-    ax.set_title(
+    fit_title(
+        ax,
         phantom_title(
             title or f"{LABELS[metric]} per structure over {n_cases} case(s), hardest on top", phantom
         ),
-        fontsize=9,
     )
     ax.grid(axis="x", alpha=0.3)
     ax.scatter([], [], s=9, color=BLUE, label="one case")
@@ -146,7 +157,7 @@ def dsc_bars_by_group(
         frameon=False,
     )
     ax.set(ylabel=ylabel, ylim=(0, 1.12))
-    ax.set_title(phantom_title(title, phantom), fontsize=9)
+    fit_title(ax, phantom_title(title, phantom))
     ax.tick_params(axis="x", rotation=90, labelsize=NAME_FONTSIZE)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -231,7 +242,7 @@ def published_comparison(
     ax.set_ylim(0, 105)
     ax.set_ylabel("mean DSC (%)")
     ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
-    ax.set_title(phantom_title("published (real test set) vs ours: not the same data", phantom), fontsize=9)
+    fit_title(ax, phantom_title("published (real test set) vs ours: not the same data", phantom))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return Comparison(table, fig)
@@ -295,11 +306,11 @@ def volume_vs_dsc(
         ax.set_ylim(-0.03, 1.05)
     rho = df["cm3"].corr(df["v"], method="spearman") if len(df) > 2 else math.nan
     note = f"; {absent} absent from the ground truth left out" if absent else ""
-    ax.set_title(
+    fit_title(
+        ax,
         phantom_title(
             f"{LABELS[metric]} vs organ volume: Spearman ρ = {rho:.2f} ({len(df)} points{note})", phantom
         ),
-        fontsize=9,
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right" if HIGHER_IS_BETTER[metric] else "upper right")

@@ -1,16 +1,19 @@
-"""Progress bars that suit where the output goes: a live bar in terminals and notebooks, plain lines
-in log files.
+"""Progress bars that suit where the output goes: a live bar in terminals, one updating line of
+text in notebooks, plain lines in log files.
 
 ``progress_bar(...)`` takes tqdm's arguments. When ``sys.stderr`` (or ``file=``) is not a
 terminal and the code is not running in a notebook, it prints one ordinary line every
 :data:`STEP_PERCENT` percent of the total (or every :data:`EVERY_S` seconds, whichever comes
 first) instead of carriage-return updates, so a redirected 12-minute run is a few dozen
 readable lines, not one line of thousands of updates.
+
+In a notebook kernel (JupyterLab, Colab, or headless nbconvert/nbval) the bar is one text output
+updated in place (:class:`NotebookBar`): no widget, so a saved notebook shows the bar's final
+state ("100%") as plain text, reopened anywhere, and nothing goes to stderr.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any
@@ -69,6 +72,48 @@ class LogBar(std.tqdm):
         super().close()
 
 
+class NotebookBar(std.tqdm):
+    """tqdm drawn as one ``text/plain`` display output that each refresh replaces (a display id).
+
+    A saved notebook keeps the last text sent, the finished bar; a bar closed with
+    ``leave=False`` keeps it too (an erased bar would leave an empty output). Nothing is written
+    to ``file``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import io
+
+        self._handle: Any = None
+        kwargs["file"] = io.StringIO()  # tqdm's own writes (newlines on close) go nowhere
+        kwargs["dynamic_ncols"] = False
+        kwargs.setdefault("ncols", 100)
+        kwargs.setdefault("mininterval", 0.5)
+        kwargs.setdefault("ascii", False)  # the block characters, whatever ``file``'s encoding
+        super().__init__(*args, **kwargs)
+
+    def display(self, msg: str | None = None, pos: int | None = None) -> bool:  # type: ignore[override]
+        """Show the bar's text in its output, replacing the previous text."""
+        from IPython.display import display
+
+        if msg == "":  # tqdm erasing the bar: keep the final state visible
+            return True
+        data = {"text/plain": (msg if msg is not None else self.__str__()).rstrip()}
+        if self._handle is None:
+            self._handle = display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
+        return True
+
+    def clear(self, nolock: bool = False) -> None:
+        """Nothing to erase: the next display replaces the text."""
+
+    def close(self) -> None:
+        """Show the final state, then close."""
+        if not self.disable and self._handle is not None:
+            self.display()
+        super().close()
+
+
 def _in_notebook() -> bool:
     shell = sys.modules.get("IPython")
     if shell is None:
@@ -81,15 +126,12 @@ def _in_notebook() -> bool:
 
 
 def progress_bar(*args: Any, **kwargs: Any) -> std.tqdm:
-    """A tqdm bar for a notebook or a terminal, else a :class:`LogBar` printing plain lines."""
-    from tqdm.auto import tqdm as auto_tqdm
-
+    """A :class:`NotebookBar` in a notebook, a tqdm bar in a terminal, else a :class:`LogBar`."""
     stream = kwargs.get("file") or sys.stderr
-    # The widget bar only where a person watches it: a kernel of a Jupyter server session (which
-    # sets JPY_SESSION_NAME). Headless runs (nbconvert, nbval, papermill) get plain lines, so the
-    # stored notebook holds text, not a widget that GitHub and nbviewer cannot show.
-    if _in_notebook() and os.environ.get("JPY_SESSION_NAME"):
-        return auto_tqdm(*args, **kwargs)
+    # In a notebook kernel (a person's or a headless run's) one text output updated in place: a
+    # widget bar would be saved as "0%" text and a widget state that no later session has.
+    if _in_notebook() and kwargs.get("file") is None:
+        return NotebookBar(*args, **kwargs)
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
         return std.tqdm(*args, **kwargs)

@@ -147,7 +147,7 @@ def test_reveal_prints_the_solution_source(capsys):
 
 
 def test_short_path_hides_the_machine_folders(monkeypatch, tmp_path):
-    from segrap_nb.course.paths import short_path
+    from segrap_nb.config import short_path
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SEGRAP_CACHE", raising=False)

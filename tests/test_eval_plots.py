@@ -69,12 +69,19 @@ def test_published_comparison_task1_values() -> None:
     ]
     summary = summary_table(pd.DataFrame(rows), 1)
     table, fig = E.published_comparison(summary, ours="quick U-Net", evaluated_on="phantom")
-    assert list(table.index) == ["nnU-Net baseline", "best team", "quick U-Net"]
+    # Task 1: the winner holds the column's best, so no separate "best value" row; named teams only.
+    assert list(table.index) == [
+        "nnU-Net baseline",
+        "Task 1 winner (Y. Zhong)",
+        "Task 2 winner (M. Astaraki)",
+        "quick U-Net",
+    ]
     assert list(table.columns) == ["evaluated on", "Task 1 (45 OARs)"]
-    assert table["Task 1 (45 OARs)"].tolist() == [84.65, 86.70, 70.0]
-    assert table["evaluated on"].tolist() == ["SegRap 2023 test set (published)"] * 2 + ["phantom"]
+    assert table["Task 1 (45 OARs)"].tolist() == [84.65, 86.70, 85.44, 70.0]
+    assert table["evaluated on"].tolist() == ["SegRap 2023 test set (published)"] * 3 + ["phantom"]
     heights = sorted(round(p.get_height(), 2) for p in fig.axes[0].patches)
-    assert heights == [70.0, 84.65, 86.7]
+    assert heights == [70.0, 84.65, 85.44, 86.7]
+    assert not any("best team" in str(name) for name in table.index)
 
 
 def test_published_comparison_task2_columns() -> None:
@@ -85,7 +92,13 @@ def test_published_comparison_task2_columns() -> None:
     table = E.published_comparison(summary_table(pd.DataFrame(rows), 2)).table
     assert list(table.columns) == ["evaluated on", "GTVp", "GTVnd"]
     assert table.loc["ours", ["GTVp", "GTVnd"]].tolist() == [50.0, 25.0]
-    assert table.loc["best team", ["GTVp", "GTVnd"]].tolist() == [78.76, 69.28]
+    # No team holds both GTV bests: the column-best row names whose value each column is, and the
+    # Task 1 winner (no published GTV numbers) is left out.
+    best = [name for name in table.index if str(name).startswith("best value in each column")]
+    assert best == ["best value in each column, any team (GTVp: Y. Ye; K. Yang · GTVnd: Z. Xing)"]
+    assert table.loc[best[0], ["GTVp", "GTVnd"]].tolist() == [78.76, 69.28]
+    assert table.loc["Task 2 winner (M. Astaraki)", ["GTVp", "GTVnd"]].tolist() == [78.56, 67.75]
+    assert "Task 1 winner (Y. Zhong)" not in table.index
 
 
 def test_published_comparison_rejects_a_per_case_table() -> None:
@@ -205,3 +218,66 @@ def test_plot_toy_title_gives_the_scores() -> None:
     fig = E.plot_toy(pred, truth, (1.0, 1.0, 1.0), tolerance_mm=1.0)
     assert "DSC 0.764" in fig.axes[0].get_title()
     assert "HD95 1.00 mm" in fig.axes[0].get_title()
+
+
+def test_dsc_bars_take_the_group_colours_of_the_training_curves() -> None:
+    from matplotlib.colors import to_hex
+
+    from segrap_nb.viz.colors import SCORE_GROUP_COLORS, score_group_of
+
+    groups = {"core6": ("Brain",), "large": ("Brain", "Parotid_L"), "small": ("Lens_L",), "all": ()}
+    assert score_group_of("Brain", groups) == "core6"  # the more specific group wins
+    assert score_group_of("Parotid_L", groups) == "large"
+    assert score_group_of("Cochlea_L", groups) is None
+    scores = pd.Series({"Lens_L": 0.2, "Parotid_L": 0.7, "Brain": 0.95})
+    fig = E.dsc_bars_by_group(scores, groups, title="t")
+    ax = fig.axes[0]
+    colours = [to_hex(p.get_facecolor()) for p in ax.patches]
+    assert colours == [SCORE_GROUP_COLORS[g] for g in ("small", "large", "core6")]
+    assert [round(p.get_height(), 2) for p in ax.patches] == [0.2, 0.7, 0.95]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["core6", "large", "small"]
+
+
+def test_an_empty_gtvnd_reference_is_scored_and_summarised(tiny_copy: Path, tiny_release: Path) -> None:
+    """An N0 patient: GTVnd empty in the ground truth. Volume 0, DSC 1 for an empty prediction and
+    0 for a predicted node, and the summary and the published comparison take both in."""
+    from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
+    from segrap_nb.io.nifti import read_nifti, write_nifti
+
+    f = tiny_copy / ONEHOT_DIR / "Task002" / "segrap_0000.nii.gz"
+    t2 = read_nifti(f).array.copy()
+    assert (t2 == 2).any()
+    t2[t2 == 2] = 0
+    write_nifti(f, t2, TINY_AFFINE)
+    mask = tiny_copy / IMAGES_DIR / "segrap_0000" / "GTVnd.nii.gz"
+    if mask.exists():
+        write_nifti(mask, np.zeros_like(t2), TINY_AFFINE)
+    vols = T.gt_volumes(tiny_copy, ["segrap_0000"], task=2).set_index("structure")
+    assert vols.loc["GTVnd", "cm3"] == 0 and vols.loc["GTVp", "cm3"] > 0
+    node_predicted = evaluate(tiny_release, tiny_copy, task=2, progress=False).set_index(
+        ["case", "structure"]
+    )
+    assert node_predicted.loc[("segrap_0000", "GTVnd"), "dsc"] == 0
+    nothing_predicted = evaluate(tiny_copy, tiny_copy, task=2, progress=False).set_index(
+        ["case", "structure"]
+    )
+    assert nothing_predicted.loc[("segrap_0000", "GTVnd"), "dsc"] == 1
+    assert nothing_predicted.loc[("segrap_0000", "GTVnd"), "nsd"] == 1
+    per_case = node_predicted.reset_index()
+    summary = summary_table(per_case, 2).set_index("structure")
+    n = per_case["case"].nunique()
+    assert summary.loc["GTVnd", "dsc_mean"] == pytest.approx((n - 1) / n)  # the others score 1
+    table = E.published_comparison(summary.reset_index()).table
+    assert table.loc["ours", "GTVnd"] == pytest.approx(round(100 * (n - 1) / n, 2))
+
+
+def test_long_titles_wrap_inside_the_axes() -> None:
+    fig = E.figure(4.0, 3.0)
+    ax = fig.add_subplot()
+    long = "PHANTOM (synthetic data) · DSC vs organ volume: Spearman ρ = 0.80 (90 points; 2 absent left out)"
+    E.fit_title(ax, long)
+    lines = ax.get_title().splitlines()
+    assert len(lines) >= 2 and " ".join(lines) == long
+    fig.canvas.draw()
+    box, axes_box = ax.title.get_window_extent(), ax.get_window_extent()
+    assert box.width <= axes_box.width * 1.05

@@ -458,7 +458,7 @@ def test_ddp_two_cpu_processes(synth, tmp_path):
 
 
 def test_live_plot_colours_each_group_as_the_bar_figures_do():
-    from segrap_nb.viz.colors import GROUP_COLORS
+    from segrap_nb.viz.colors import SCORE_GROUP_COLORS
     from segrap_nb.viz.training_curves import LivePlot
 
     plot = LivePlot(groups=("core6", "small", "gtv"), live=False)
@@ -468,9 +468,9 @@ def test_live_plot_colours_each_group_as_the_bar_figures_do():
     plot.draw()
     colours = {line.get_label(): line.get_color() for line in plot.ax_dsc.get_lines()}
     assert colours == {
-        "core6": GROUP_COLORS["core6"],
-        "small": GROUP_COLORS["small"],
-        "gtv": GROUP_COLORS["gtv"],
+        "core6": SCORE_GROUP_COLORS["core6"],
+        "small": SCORE_GROUP_COLORS["small"],
+        "gtv": SCORE_GROUP_COLORS["gtv"],
     }
     assert len(set(colours.values())) == 3
 
@@ -510,7 +510,7 @@ def test_quick_config_learns_large_organs_on_phantom(quick_run, tmp_path):
 
 @pytest.mark.slow
 def test_live_plot_draws_every_report_of_the_quick_run(quick_run):
-    from segrap_nb.viz.colors import GROUP_COLORS
+    from segrap_nb.viz.colors import SCORE_GROUP_COLORS
     from segrap_nb.viz.training_curves import LivePlot
 
     t = C.load_config("quick").train
@@ -529,5 +529,5 @@ def test_live_plot_draws_every_report_of_the_quick_run(quick_run):
     assert set(dsc) == {"core6", "large", "small", "inner_ear"}
     assert list(dsc["core6"].get_xdata()) == list(range(t.val_every, t.steps + 1, t.val_every))
     assert list(dsc["core6"].get_ydata()) == [e["groups"]["core6"] for e in val_ev]
-    assert {g: line.get_color() for g, line in dsc.items()} == {g: GROUP_COLORS[g] for g in dsc}
+    assert {g: line.get_color() for g, line in dsc.items()} == {g: SCORE_GROUP_COLORS[g] for g in dsc}
     assert f"after {t.steps} steps" in plot.snapshot(phantom=True)._suptitle.get_text()

@@ -31,6 +31,7 @@ from monai.optimizers import WarmupCosineSchedule
 from monai.utils import set_determinism
 
 from segrap_nb import config as kit_config
+from segrap_nb.config import short_path
 from segrap_nb.errors import DataError
 from segrap_nb.io.dataset import SegRapDataset
 from segrap_nb.io.guards import check_writable, disk_error, is_disk_error, refuse_overlap, torch_save_error
@@ -328,9 +329,11 @@ def _resume(s: _Session, resume: bool) -> None:
         s.events = [e for e in s.run.metrics() if e["step"] <= s.step]
         if s.main:
             s.run.rewrite_metrics(s.events)
-            print(f"resuming {s.run.path} at step {s.step} (best {s.best_metric:.4f} at step {s.best_step})")
+            print(
+                f"resuming {short_path(s.run.path)} at step {s.step} (best {s.best_metric:.4f} at step {s.best_step})"
+            )
     elif resume and s.main:
-        print(f"no checkpoint in {s.run.path}: starting a new run")
+        print(f"no checkpoint in {short_path(s.run.path)}: starting a new run")
     if s.main and s.step == 0:
         s.run.rewrite_metrics([])  # a new run: drop the reports of a killed earlier one
 
@@ -519,5 +522,5 @@ def _train(
     if trained:
         _run_steps(s, stop_at)
     elif s.main:
-        print(f"{run.path} already trained for {s.step} steps (config: {cfg.train.steps})")
+        print(f"{short_path(run.path)} already trained for {s.step} steps (config: {cfg.train.steps})")
     return _finish(s, trained)

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from segrap_nb import labels as L
+from segrap_nb.config import short_path
 from segrap_nb.errors import DataError
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.fileref import FileRef
@@ -62,7 +63,9 @@ def predict(
     )
     written = []
     if progress:
-        print(f"predicting {len(ids)} case(s) with {info['path']} (step {info['step']}, task {task})")
+        print(
+            f"predicting {len(ids)} case(s) with {short_path(info['path'])} (step {info['step']}, task {task})"
+        )
     for case_id in progress_bar(ids, desc="predict", disable=not progress):
         case = dataset[case_id]
         onehot, meta = predict_case(model, case, cfg, device)

@@ -82,21 +82,9 @@ STRUCTURE_IDS: dict[str, int] = {
 ORGAN_GROUPS = L.DISPLAY_GROUPS
 
 
-#: Colour of each validation score group (``segrap_nb.training.val_dice.SCORE_GROUPS`` and
-#: ``all``): the one source for bar figures coloured by group and for the training curves.
-GROUP_COLORS: dict[str, str] = {
-    "core6": "tab:blue",
-    "large": "tab:green",
-    "small": "tab:orange",
-    "inner_ear": "tab:purple",
-    "gtv": "tab:red",
-    "all": "black",
-}
-
-
 def group_color(group: str) -> str:
     """The matplotlib colour of a validation score group (grey for a group without one)."""
-    return GROUP_COLORS.get(group, "tab:gray")
+    return SCORE_GROUP_COLORS.get(group, "tab:gray")
 
 
 def resolve_organs(selection: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -184,3 +172,24 @@ def legend_html(organs: str | Iterable[str] | None = None, columns: int = 4) -> 
         + "".join(rows)
         + "</table>"
     )
+
+
+#: One colour per score group of the training and evaluation figures (the groups of
+#: ``segrap_nb.training.val_dice.SCORE_GROUPS``, plus ``all``): the live training curves, the
+#: per-structure bars and any other figure of a group use this table, so a group looks the same
+#: everywhere. ``core6`` (six large organs) is part of ``large``: a structure in both is drawn
+#: in the colour of ``core6``, the more specific group.
+SCORE_GROUP_COLORS: dict[str, str] = {
+    "core6": "#1f77b4",  # blue
+    "large": "#2ca02c",  # green
+    "small": "#ff7f0e",  # orange
+    "inner_ear": "#9467bd",  # purple
+    "gtv": "#d62728",  # red
+    "all": "#404040",  # dark grey
+}
+
+
+def score_group_of(name: str, groups: dict[str, tuple[str, ...]]) -> str | None:
+    """The most specific score group (fewest members) of ``groups`` holding structure ``name``."""
+    holding = [g for g, members in groups.items() if g != "all" and name in members]
+    return min(holding, key=lambda g: len(groups[g])) if holding else None

@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segrap_nb import labels as L
-from segrap_nb.analysis.published import PUBLISHED_DSC
+from segrap_nb.analysis.published import published_rows
 from segrap_nb.eval.metrics import surface_metrics
 from segrap_nb.eval.tables import HIGHER_IS_BETTER, Metric, check_metric, difficulty_order, finite
 from segrap_nb.viz._style import (
@@ -42,6 +42,8 @@ from segrap_nb.viz._style import (
 __all__ = [
     "Comparison",
     "boxplot_by_structure",
+    "dsc_bars_by_group",
+    "fit_title",
     "plot_shift_sweep",
     "plot_toy",
     "published_comparison",
@@ -53,6 +55,16 @@ __all__ = [
 #: Colours of the published teams and of our model in the comparison.
 PUBLISHED_COLOR, OURS_COLOR = GREY, ORANGE
 LABELS = {"dsc": "DSC", "nsd": "NSD", "hd95": "HD95 (mm)"}
+
+
+def fit_title(ax: Any, text: str, fontsize: float = 9.0) -> None:
+    """Set ``text`` as the axes title, wrapped onto more lines where it is wider than the axes
+    (a title wider than its figure is cut off by some viewers, or widens the picture)."""
+    import textwrap
+
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    chars = max(20, int(width_pt / (0.55 * fontsize)))  # average glyph width ~0.55 em
+    ax.set_title(textwrap.fill(text, chars), fontsize=fontsize)
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,17 +110,56 @@ def boxplot_by_structure(
         LABELS[metric] + ("  (higher is better)" if HIGHER_IS_BETTER[metric] else "  (lower is better)")
     )
     n_cases = per_case["case"].nunique()
-    ax.set_title(
+    fit_title(
+        ax,
         phantom_title(
             title or f"{LABELS[metric]} per structure over {n_cases} case(s), hardest on top", phantom
         ),
-        fontsize=9,
     )
     ax.grid(axis="x", alpha=0.3)
     ax.scatter([], [], s=9, color=BLUE, label="one case")
     ax.scatter([], [], marker="D", s=14, color=OURS_COLOR, label="mean")
     # The easy organs sit at the bottom, near the best value: the other bottom corner is free.
     ax.legend(fontsize=7, loc="lower left" if HIGHER_IS_BETTER[metric] else "lower right")
+    fig.tight_layout()
+    return fig
+
+
+def dsc_bars_by_group(
+    scores: pd.Series,
+    groups: dict[str, tuple[str, ...]],
+    *,
+    ylabel: str = "validation DSC",
+    title: str = "DSC per structure",
+    phantom: bool = False,
+) -> Figure:
+    """Bar per structure (``scores``: name -> DSC 0..1, drawn in the given order), coloured by its
+    score group in ``groups`` (the colours of :data:`segrap_nb.viz.colors.SCORE_GROUP_COLORS`,
+    the same as the training curves), with a legend of the groups shown."""
+    from matplotlib.patches import Patch
+
+    from segrap_nb.viz.colors import SCORE_GROUP_COLORS, score_group_of
+
+    of = {name: score_group_of(str(name), groups) for name in scores.index}
+    fig = figure(13.0, 3.6)
+    ax = fig.add_subplot()
+    ax.bar(
+        [str(n) for n in scores.index],
+        scores.to_numpy(float),
+        color=[SCORE_GROUP_COLORS.get(of[n] or "all", SCORE_GROUP_COLORS["all"]) for n in scores.index],
+    )
+    shown = [g for g in SCORE_GROUP_COLORS if g in of.values()]
+    ax.legend(
+        handles=[Patch(color=SCORE_GROUP_COLORS[g], label=g) for g in shown],
+        fontsize=7.5,
+        loc="upper left",
+        ncol=len(shown),
+        frameon=False,
+    )
+    ax.set(ylabel=ylabel, ylim=(0, 1.12))
+    fit_title(ax, phantom_title(title, phantom))
+    ax.tick_params(axis="x", rotation=90, labelsize=NAME_FONTSIZE)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -150,21 +201,22 @@ def published_comparison(
     evaluated_on: str = "phantom held-out cases",
     phantom: bool = False,
 ) -> Comparison:
-    """Mean DSC (%) of the published nnU-Net baseline and best team beside ours, and a bar chart.
+    """Mean DSC (%) of the published nnU-Net baseline and winners beside ours, and a bar chart.
 
     ``summary`` is :func:`segrap_nb.eval.evaluate.summary_table`'s output (Task 1: its "mean of 45
     OARs" row; Task 2: the GTVp and GTVnd rows). The published numbers are the SegRap 2023
-    *test set* results (``segrap_nb.analysis.published.PUBLISHED_DSC``); ``evaluated_on`` says what ours
-    were measured on, and both appear in the table and the figure.
+    *test set* results with a value in every column shown
+    (:func:`segrap_nb.analysis.published.published_rows`: the baseline, the task winners, and the
+    column bests with the teams that hold them where no one team does); ``evaluated_on`` says what
+    ours were measured on, and both appear in the table and the figure.
     """
     mine = _ours_dsc_percent(summary)
     cols = list(mine)
-    table = PUBLISHED_DSC[cols].copy()
+    table = published_rows(cols)
+    n_published = len(table)
     table.loc[ours] = [mine[c] for c in cols]
     table = table.round(2)
-    table.insert(
-        0, "evaluated on", ["SegRap 2023 test set (published)"] * len(PUBLISHED_DSC) + [evaluated_on]
-    )
+    table.insert(0, "evaluated on", ["SegRap 2023 test set (published)"] * n_published + [evaluated_on])
     table.index.name = "mean DSC (%)"
 
     fig = figure(max(4.8, 2.0 + 1.6 * len(cols)), 3.2)
@@ -181,7 +233,7 @@ def published_comparison(
             width * 0.92,
             label=f"{row} ({table.loc[row, 'evaluated on']})",
             color=OURS_COLOR if is_ours else PUBLISHED_COLOR,
-            alpha=1.0 if is_ours else 0.45 + 0.35 * r,
+            alpha=1.0 if is_ours else 0.4 + 0.5 * r / max(1, len(rows) - 2),
             hatch="//" if is_ours else None,
             edgecolor="white" if is_ours else None,
         )
@@ -190,7 +242,7 @@ def published_comparison(
     ax.set_ylim(0, 105)
     ax.set_ylabel("mean DSC (%)")
     ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
-    ax.set_title(phantom_title("published (real test set) vs ours: not the same data", phantom), fontsize=9)
+    fit_title(ax, phantom_title("published (real test set) vs ours: not the same data", phantom))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return Comparison(table, fig)
@@ -254,11 +306,11 @@ def volume_vs_dsc(
         ax.set_ylim(-0.03, 1.05)
     rho = df["cm3"].corr(df["v"], method="spearman") if len(df) > 2 else math.nan
     note = f"; {absent} absent from the ground truth left out" if absent else ""
-    ax.set_title(
+    fit_title(
+        ax,
         phantom_title(
             f"{LABELS[metric]} vs organ volume: Spearman ρ = {rho:.2f} ({len(df)} points{note})", phantom
         ),
-        fontsize=9,
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right" if HIGHER_IS_BETTER[metric] else "upper right")
@@ -310,14 +362,29 @@ def worst_case_figures(
 # --------------------------------------------------------------------------------------------
 
 
+#: Line styles of the balls of a shift sweep, first to last: where two balls score the same, the
+#: large hollow marker of one still rings the small filled marker of the other.
+_SWEEP_STYLES = (
+    {"ls": "-", "marker": "o", "ms": 9, "mfc": "none", "mew": 1.6, "lw": 2.2, "color": BLUE},
+    {"ls": "--", "marker": "s", "ms": 4, "lw": 1.2, "color": ORANGE},
+    {"ls": ":", "marker": "^", "ms": 4, "lw": 1.2, "color": GREY},
+)
+
+
 def plot_shift_sweep(table: pd.DataFrame, tolerance_mm: float | None = None) -> Figure:
-    """DSC, NSD and HD95 against the shift (mm), one line per ball (``tables.shift_sweep``)."""
-    fig = figure(10.0, 2.9)
+    """DSC, NSD and HD95 against the shift (mm), one line per ball (``tables.shift_sweep``).
+
+    Balls often score the same (NSD 1 within the tolerance, the same HD95): each ball has its
+    own line style and marker, so a line hidden under another still shows.
+    """
+    fig = figure(10.0, 3.2)
     axes = fig.subplots(1, 3)
-    for (r, vol), group in table.groupby(["radius_mm", "volume_cm3"], sort=True):
+    groups = list(table.groupby(["radius_mm", "volume_cm3"], sort=True))
+    for n, ((r, vol), group) in enumerate(groups):
         g = group.sort_values("shift_mm")
+        style = _SWEEP_STYLES[n % len(_SWEEP_STYLES)]
         for ax, m in zip(axes, ("dsc", "nsd", "hd95")):
-            ax.plot(g["shift_mm"], g[m], marker="o", ms=4, label=f"radius {r:g} mm ({vol:.2f} cm³)")
+            ax.plot(g["shift_mm"], g[m], label=f"radius {r:g} mm ({vol:.2f} cm³)", zorder=3 + n, **style)
     for ax, m in zip(axes, ("dsc", "nsd", "hd95")):
         ax.set_xlabel("shift (mm)")
         ax.set_title(
@@ -325,12 +392,13 @@ def plot_shift_sweep(table: pd.DataFrame, tolerance_mm: float | None = None) -> 
         )
         ax.grid(alpha=0.3)
         if m != "hd95":
-            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylim(-0.03, 1.08)
     if tolerance_mm:
         axes[1].axvline(tolerance_mm, color="0.5", ls="--", lw=0.8)
         axes[2].axhline(tolerance_mm, color="0.5", ls="--", lw=0.8)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

@@ -7,7 +7,7 @@
 
 It updates one display (IPython ``display_id``) instead of printing a new figure each time,
 and draws nothing until the first validation, so it stays quiet in headless runs. Each group's
-curve has the group's colour of :data:`segrap_nb.viz.colors.GROUP_COLORS`, as in the bar figures.
+curve has the group's colour of :data:`segrap_nb.viz.colors.SCORE_GROUP_COLORS`, as in the bar figures.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.nifti import Volume
 from segrap_nb.viz._style import DPI, StaticFigure, organ_legend, phantom_title
+from segrap_nb.viz.annotate import decorate
 from segrap_nb.viz.colors import ORGAN_GROUPS, label_lut, legend_html, resolve_organs
 from segrap_nb.viz.render import (
     PLANE_AXES,
@@ -50,7 +51,6 @@ from segrap_nb.viz.render import (
     voxel_to_plane_mm,
     window_lut,
 )
-from segrap_nb.viz.slices import decorate
 
 CUSTOM = "custom"
 #: Colour of the crosshair that marks the point where the three planes meet.

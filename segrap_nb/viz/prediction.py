@@ -210,20 +210,8 @@ def plot_prediction_vs_truth(
     fig = figure(panel_inches * 3, panel_inches * 1.25, dpi=dpi)
     axes = fig.subplots(1, 3)
     box = _field_of_view(gp | pp, spacing, crop_mm)
-    n_slices = cmp.ct.array.shape[axis]
-    _draw_panels(
-        axes,
-        grey,
-        gp,
-        pp,
-        colour,
-        box=box,
-        spacing=spacing,
-        opacity=opacity,
-        plane=plane,
-        index=index,
-        n_slices=n_slices,
-    )
+    where = dict(plane=plane, index=index, n_slices=cmp.ct.array.shape[axis])
+    _draw_panels(axes, grey, gp, pp, colour, box=box, spacing=spacing, opacity=opacity, **where)
     _legends(axes, single, colour, cmp.label)
     name = phantom_title(title or f"{cmp.label}: {plane} slice {index}", phantom)
     fig.suptitle(name + (_numbers(cmp) if counts else ""), fontsize=9)

@@ -50,7 +50,7 @@ _API: dict[str, str] = {
     # pictures
     "SliceViewer": "segrap_nb.viz.viewer",
     "organ_montage": "segrap_nb.viz.slices",
-    "plot_prediction_vs_truth": "segrap_nb.viz.slices",
+    "plot_prediction_vs_truth": "segrap_nb.viz.prediction",
     "plot_surfaces": "segrap_nb.viz.surfaces",
     "show_3d": "segrap_nb.viz.itk",
     "itkwidgets_available": "segrap_nb.viz.itk",

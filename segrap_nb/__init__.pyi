@@ -31,7 +31,7 @@ from segrap_nb.eval.metrics import surface_metrics as surface_metrics
 # pictures
 from segrap_nb.viz.viewer import SliceViewer as SliceViewer
 from segrap_nb.viz.slices import organ_montage as organ_montage
-from segrap_nb.viz.slices import plot_prediction_vs_truth as plot_prediction_vs_truth
+from segrap_nb.viz.prediction import plot_prediction_vs_truth as plot_prediction_vs_truth
 from segrap_nb.viz.surfaces import plot_surfaces as plot_surfaces
 from segrap_nb.viz.itk import show_3d as show_3d
 from segrap_nb.viz.itk import itkwidgets_available as itkwidgets_available

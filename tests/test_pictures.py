@@ -277,3 +277,53 @@ def test_live_plot_snapshot_keeps_the_state_it_was_taken_in() -> None:
     assert "after 20 steps" in snap._suptitle.get_text()
     assert list(snap.axes[1].lines[0].get_ydata()) == [0.4]
     assert list(plot.snapshot().axes[1].lines[0].get_ydata()) == [0.4, 0.7]
+
+
+def test_every_slice_and_surface_figure_takes_volumes_the_same_way() -> None:
+    from segrap_nb.viz.render import volume_parts
+    from segrap_nb.viz.slices import organ_montage, plot_overlap, plot_prediction_vs_truth
+    from segrap_nb.viz.surfaces import plot_surfaces
+
+    ct, lab = marked_case("RAS")
+    vol = Volume(lab, _affine("RAS"), SPACING)
+    parts = volume_parts(vol)
+    assert parts.array is lab and parts.spacing == SPACING
+    assert np.array_equal(parts.affine, np.diag([1.0, 1.0, 2.0, 1.0]))
+    lps = volume_parts(lab, axcodes="LPS", spacing=(0.5, 0.5, 3.0))
+    assert np.array_equal(lps.affine, np.diag([-0.5, -0.5, 3.0, 1.0]))
+    assert lps.spacing == (0.5, 0.5, 3.0)
+    assert volume_parts(lab, _affine("LPS")).spacing == SPACING  # from the affine, in mm
+    # A plain array without its affine gets the same one-line answer from every figure.
+    for draw in (
+        lambda: plot_surfaces(lab, "Lens_L"),
+        lambda: organ_montage(ct, lab, ["Lens_L"]),
+        lambda: plot_overlap(ct, lab, "Lens_L", ["Lens_L"]),
+        lambda: plot_prediction_vs_truth(ct, lab, lab, "Lens_L"),
+    ):
+        with pytest.raises(ValueError, match=r"affine= \(voxel -> mm"):
+            draw()
+
+
+def test_figures_show_as_png_without_pyplot() -> None:
+    """Every figure function returns a figure IPython shows as a PNG (none left open in pyplot)."""
+    import matplotlib.pyplot as plt
+
+    from segrap_nb.viz.slices import organ_montage, plot_overlap, plot_prediction_vs_truth
+    from segrap_nb.viz.surfaces import plot_surfaces
+    from segrap_nb.viz.viewer import SliceViewer
+
+    ct, lab = marked_case("LPS")
+    aff = _affine("LPS")
+    open_before = plt.get_fignums()
+    figures = [
+        plot_zoom(ct, lab, "Lens_L", affine=aff),
+        organ_montage(ct, lab, ["Lens_L"], affine=aff),
+        plot_overlap(ct, lab, "Lens_L", ["Lens_L"], affine=aff),
+        plot_prediction_vs_truth(ct, lab, lab, "Lens_L", affine=aff),
+        plot_surfaces(lab, "Lens_L", affine=aff),
+        SliceViewer(ct, lab, affine=aff, max_display_px=64).snapshot(),
+    ]
+    assert plt.get_fignums() == open_before
+    for fig in figures:
+        assert fig.dpi == 100
+        assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"

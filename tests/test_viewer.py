@@ -388,13 +388,13 @@ def test_itk_image_carries_spacing_and_lps_direction() -> None:
 def test_outline_is_drawn_where_the_mask_is() -> None:
     from matplotlib.figure import Figure
 
-    from segrap_nb.viz.slices import _show
+    from segrap_nb.viz.panel import draw_panel
 
     grey = np.zeros((20, 30), np.uint8)
     mask = np.zeros((20, 30), bool)
     mask[2:6, 3:9] = True  # near the top-left corner
     ax = Figure().add_subplot()
-    _show(ax, grey, [(mask, (1.0, 0.0, 0.0))], (slice(0, 20), slice(0, 30)), (3.0, 0.5), 0.5)
+    draw_panel(ax, grey, [(mask, (1.0, 0.0, 0.0))], (slice(0, 20), slice(0, 30)), (3.0, 0.5), 0.5)
     verts = np.concatenate([p.vertices for p in ax.collections[0].get_paths()])
     assert verts[:, 0].min() >= 3 * 0.5 - 0.5  # x in mm
     assert verts[:, 0].max() <= 9 * 0.5 + 0.5

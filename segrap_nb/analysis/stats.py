@@ -503,6 +503,19 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _load_cached(plans: list[_Plan], cache: StatsCache, use_cache: bool) -> None:
+    """Give each plan's units their cache keys (from the files' keys) and take the values the
+    cache holds for them (none when ``use_cache`` is False)."""
+    all_refs = [ref for p in plans for refs in p.refs.values() for ref in refs]
+    keys = file_keys(all_refs) if use_cache else {}
+    for plan in plans:
+        for unit, refs in plan.refs.items():
+            if all(r in keys for r in refs):
+                spec = plan.specs[unit]
+                plan.keys[unit] = digest([spec["kind"], [keys[r] for r in refs]])
+        plan.values.update(cache.lookup(plan.case_id, plan.keys))
+
+
 def compute_stats(
     root: str | os.PathLike | None = None,
     *,
@@ -529,14 +542,7 @@ def compute_stats(
     ]
     cache = StatsCache((cache_dir or default_cache_dir()) if use_cache else None, root)
     plans = [_plan_case(c, tasks) for c in cases]
-    all_refs = [ref for p in plans for refs in p.refs.values() for ref in refs]
-    keys = file_keys(all_refs) if use_cache else {}
-    for plan in plans:
-        for unit, refs in plan.refs.items():
-            if all(r in keys for r in refs):
-                spec = plan.specs[unit]
-                plan.keys[unit] = digest([spec["kind"], [keys[r] for r in refs]])
-        plan.values.update(cache.lookup(plan.case_id, plan.keys))
+    _load_cached(plans, cache, use_cache)
 
     outcomes: dict[str, _Outcome] = {}
     jobs = []

@@ -284,21 +284,25 @@ def _paint_skull(patient: _Patient, rng: np.random.Generator, add: _Add) -> None
     add(Ellipsoid(patient.point(0, -80, 32), patient.radii(12, 5, 8, sd=0.15)), AIR, name="frontal sinus")
 
 
+#: Labels the hippocampi may be painted over (and nothing else).
+_BRAIN_FAMILY = frozenset(
+    ID[name]
+    for name in (
+        "Brain",
+        "BrainStem",
+        "Chiasm",
+        "TemporalLobe_L",
+        "TemporalLobe_R",
+        "Hippocampus_L",
+        "Hippocampus_R",
+        "TemporalLobe_Hippocampus_OverLap_L",
+        "TemporalLobe_Hippocampus_OverLap_R",
+    )
+)
+
+
 def _paint_brain(patient: _Patient, rng: np.random.Generator, add: _Add) -> None:
     """Cerebrum, cerebellum, temporal lobes, white matter, ventricles, hippocampi, brainstem."""
-    brain_family = frozenset(
-        {
-            ID["Brain"],
-            ID["BrainStem"],
-            ID["Chiasm"],
-            ID["TemporalLobe_L"],
-            ID["TemporalLobe_R"],
-            ID["Hippocampus_L"],
-            ID["Hippocampus_R"],
-            ID["TemporalLobe_Hippocampus_OverLap_L"],
-            ID["TemporalLobe_Hippocampus_OverLap_R"],
-        }
-    )
     cerebrum = Ellipsoid(patient.point(0, 8, 42, 1.0), patient.radii(62, 84, 56, sd=0.035))
     add(cerebrum, GREY, ID["Brain"], name="cerebrum")
     add(
@@ -338,7 +342,7 @@ def _paint_brain(patient: _Patient, rng: np.random.Generator, add: _Add) -> None
             GREY,
             ID[f"Hippocampus_{side}"],
             overlap={tl: tlh, tlh: tlh},
-            where=brain_family,
+            where=_BRAIN_FAMILY,
             name=f"hippocampus {side}",
         )
     add(
@@ -680,6 +684,11 @@ def _paint_pharynx_larynx(patient: _Patient, rng: np.random.Generator, add: _Add
         AIR,
         name="laryngeal lumen",
     )
+    _paint_laryngeal_cartilages(patient, lx, add)
+
+
+def _paint_laryngeal_cartilages(patient: _Patient, lx: float, add: _Add) -> None:
+    """Thyroid cartilage (around the larynx, whose log size factor is ``lx``), cricoid, hyoid."""
     add(
         Diff(
             patient.tube([-118, -95], 0, -25, 21 * math.exp(lx), 22 * math.exp(lx)),

@@ -60,9 +60,10 @@ class StaticFigure(Figure):
         return buf.getvalue()
 
 
-def figure(width: float, height: float, facecolor: str = "white") -> Figure:
-    """A Figure at :data:`DPI` (not registered with pyplot: nothing to close)."""
-    return StaticFigure(figsize=(width, height), dpi=DPI, facecolor=facecolor)
+def figure(width: float, height: float, facecolor: str = "white", *, dpi: float = DPI) -> Figure:
+    """The one way the kit makes a figure: ``width`` x ``height`` inches at ``dpi`` (default
+    :data:`DPI`), shown as a PNG by IPython, not registered with pyplot (nothing to close)."""
+    return StaticFigure(figsize=(width, height), dpi=dpi, facecolor=facecolor)
 
 
 def error_legend(ax: Any, **kwargs: Any) -> Any:

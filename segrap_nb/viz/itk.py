@@ -88,6 +88,21 @@ def itkwidgets_available(check_network: bool = True, timeout_s: float = 2.0) -> 
     switch = os.environ.get(ENV_SWITCH, "").strip().lower()
     if switch in ("0", "no", "false", "off"):
         return False, f"disabled by ${ENV_SWITCH}={switch}"
+    why = _kernel_problem()
+    if why or switch == "force":
+        return not why, why
+    why = _frontend_problem()
+    if why:
+        return False, why
+    if check_network:
+        source = viewer_source(timeout_s)
+        if source.kind == "unavailable":
+            return False, source.reason
+    return True, ""
+
+
+def _kernel_problem() -> str:
+    """Why this process cannot show a widget at all ("" when it can): no kernel, or Colab."""
     try:
         from IPython import get_ipython
 
@@ -95,13 +110,17 @@ def itkwidgets_available(check_network: bool = True, timeout_s: float = 2.0) -> 
     except ImportError:
         shell = None
     if shell is None or not hasattr(shell, "kernel"):
-        return False, "not running inside a Jupyter kernel"
+        return "not running inside a Jupyter kernel"
     if "google.colab" in sys.modules:
-        return False, "itkwidgets 1.0a53+ does not work on Colab"
-    if switch == "force":
-        return True, ""
+        return "itkwidgets 1.0a53+ does not work on Colab"
+    return ""
+
+
+def _frontend_problem() -> str:
+    """Why an itkwidgets view would not answer here ("" when it would): a headless run, a
+    missing package or extension, or a Jupyter front end too old for itkwidgets 1.0."""
     if not os.environ.get("JPY_SESSION_NAME"):
-        return False, (
+        return (
             "headless run (nbconvert/nbclient/nbval) or a front end without a "
             "Jupyter server session: no viewer can answer"
         )
@@ -111,18 +130,14 @@ def itkwidgets_available(check_network: bool = True, timeout_s: float = 2.0) -> 
         ("imjoy_elfinder", "imjoy-elfinder is missing"),
     ):
         if importlib.util.find_spec(module) is None:
-            return False, why
+            return why
     for dist, minimum in (("jupyterlab", (4,)), ("notebook", (7,))):
         try:
             if _version_tuple(importlib.metadata.version(dist)) < minimum:
-                return False, f"itkwidgets 1.0 needs {dist} >= {minimum[0]}"
+                return f"itkwidgets 1.0 needs {dist} >= {minimum[0]}"
         except importlib.metadata.PackageNotFoundError:
             pass
-    if check_network:
-        source = viewer_source(timeout_s)
-        if source.kind == "unavailable":
-            return False, source.reason
-    return True, ""
+    return ""
 
 
 @dataclass(frozen=True)
@@ -289,26 +304,46 @@ def show_3d(
     source = viewer_source() if ok else None
     if source is not None and source.kind == "unavailable":
         ok, reason = False, source.reason
-    if not ok:
+    if not ok or source is None:
         if not quiet:
             print(f"itkwidgets 3D view not shown: {reason}. Using the built-in fallback.")
-        if fallback and labels is not None:
-            from segrap_nb.viz.surfaces import LEGEND_INSIDE, plot_surfaces
-
-            many = len(resolve_organs(organs)) > LEGEND_INSIDE  # room for the legend beside it
-            title = f"{_what(organs, task)}: 3D surfaces\n(matplotlib, in place of the itkwidgets view)"
-            figsize = (9.0, 5.0) if many else (5.0, 4.0)
-            fig = plot_surfaces(labels, organs, task=task, figsize=figsize, title=title, phantom=phantom)
-            _display_in_ipython(fig)
-            return fig
-        return None
+        return _fallback(labels, organs, task, phantom) if fallback and labels is not None else None
     # imported only here, where a viewer can answer (importing patches the kernel)
     import itkwidgets
-    import itkwidgets.viewer
 
-    assert source is not None
     if not quiet:
         print(source.describe())
+    kwargs = _viewer_kwargs(source)
+    if step is None:
+        step = 2 if max(image.shape[:2]) > 512 else 1
+    kwargs["image"] = to_itk_image(image.array, image.affine, step)
+    if labels is not None:
+        relabelled, names = organ_label_image(labels.array, organs, task)
+        kwargs["label_image"] = to_itk_image(relabelled, labels.affine, step)
+        kwargs["label_names"] = [(k, v) for k, v in names.items()]
+        kwargs["label_blend"] = 0.6
+        print("label ids: " + ", ".join(f"{k} {v}" for k, v in names.items()))
+    kwargs.update(view_kwargs)
+    return itkwidgets.view(**kwargs)
+
+
+def _fallback(labels: Volume, organs: str | Iterable[str], task: int, phantom: bool) -> Any:
+    """The static 3D surface figure shown in place of the itkwidgets view (displayed here)."""
+    from segrap_nb.viz.surfaces import LEGEND_INSIDE, plot_surfaces
+
+    many = len(resolve_organs(organs)) > LEGEND_INSIDE  # room for the legend beside it
+    title = f"{_what(organs, task)}: 3D surfaces\n(matplotlib, in place of the itkwidgets view)"
+    figsize = (9.0, 5.0) if many else (5.0, 4.0)
+    fig = plot_surfaces(labels, organs, task=task, figsize=figsize, title=title, phantom=phantom)
+    _display_in_ipython(fig)
+    return fig
+
+
+def _viewer_kwargs(source: ViewerSource) -> dict[str, Any]:
+    """``itkwidgets.view`` options of the kit: the soft-tissue window (HU) and, with a local
+    viewer copy, that copy's URL, its built-in UI and the kit's palette."""
+    import itkwidgets.viewer
+
     kwargs: dict[str, Any] = {
         "vmin": SOFT_TISSUE[1] - SOFT_TISSUE[0] / 2,
         "vmax": SOFT_TISSUE[1] + SOFT_TISSUE[0] / 2,
@@ -323,14 +358,4 @@ def show_3d(
         # The local copy knows the kit's palette (itk_assets.PALETTE: colour by label value);
         # the public viewer only has its own palettes, which colour labels by rank.
         kwargs["label_lut"] = itk_assets.PALETTE
-    if step is None:
-        step = 2 if max(image.shape[:2]) > 512 else 1
-    kwargs["image"] = to_itk_image(image.array, image.affine, step)
-    if labels is not None:
-        relabelled, names = organ_label_image(labels.array, organs, task)
-        kwargs["label_image"] = to_itk_image(relabelled, labels.affine, step)
-        kwargs["label_names"] = [(k, v) for k, v in names.items()]
-        kwargs["label_blend"] = 0.6
-        print("label ids: " + ", ".join(f"{k} {v}" for k, v in names.items()))
-    kwargs.update(view_kwargs)
-    return itkwidgets.view(**kwargs)
+    return kwargs

@@ -219,6 +219,20 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+_LOCAL = "window.__segrapOffline + "
+#: CDN addresses in imjoy-core's loader chunk -> their place in ``static/segrap-offline/``.
+_CORE_CDN = (
+    ('\\"https://cdn.jsdelivr.net/npm/vue@2.6.10/dist/vue.min.js\\"', _LOCAL + '\\"vue/vue.min.js\\"'),
+    ('\\"https://imjoy-team.github.io/vue-js-modal/index.js\\"', _LOCAL + '\\"vue-js-modal/index.js\\"'),
+    ('\\"https://imjoy-team.github.io/vue-js-modal/styles.css\\"', _LOCAL + '\\"vue-js-modal/styles.css\\"'),
+    (
+        '\\"https://cdn.jsdelivr.net/npm/@oeway/vue-window@2.4.1-a/lib/index.js\\"',
+        _LOCAL + '\\"vue-window/index.js\\"',
+    ),
+    ("`https://cdn.jsdelivr.net/npm/imjoy-core@${version}/dist/`", "`${window.__segrapOffline}imjoy-core/`"),
+)
+
+
 def _patch_extension(src: Path, dest: Path) -> None:
     """Copy the labextension to dest with its CDN addresses pointing at ``static/segrap-offline/``."""
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.map"))
@@ -229,58 +243,46 @@ def _patch_extension(src: Path, dest: Path) -> None:
 
     core = next(static.glob("vendors-node_modules_imjoy-core_dist_imjoy-loader_js-*.js"))
     text = core.read_text()
-    local = "window.__segrapOffline + "
-    for old, new in (
-        ('\\"https://cdn.jsdelivr.net/npm/vue@2.6.10/dist/vue.min.js\\"', local + '\\"vue/vue.min.js\\"'),
-        ('\\"https://imjoy-team.github.io/vue-js-modal/index.js\\"', local + '\\"vue-js-modal/index.js\\"'),
-        (
-            '\\"https://imjoy-team.github.io/vue-js-modal/styles.css\\"',
-            local + '\\"vue-js-modal/styles.css\\"',
-        ),
-        (
-            '\\"https://cdn.jsdelivr.net/npm/@oeway/vue-window@2.4.1-a/lib/index.js\\"',
-            local + '\\"vue-window/index.js\\"',
-        ),
-        (
-            "`https://cdn.jsdelivr.net/npm/imjoy-core@${version}/dist/`",
-            "`${window.__segrapOffline}imjoy-core/`",
-        ),
-    ):
+    for old, new in _CORE_CDN:
         text = _replace_once(text, old, new, core.name)
-    text = _with_base(text)
-    old_hash = core.name.rsplit(".", 2)[-2]
-    new_hash = _hash(text)
-    core.unlink()
-    (static / core.name.replace(old_hash, new_hash)).write_text(text)
-    entry = _replace_once(entry, f'"{old_hash}"', f'"{new_hash}"', entry_name)
-
+    entry = _rehash_chunk(core, _with_base(text), entry, entry_name)
     lib = next(static.glob("lib_index_js.*.js"))
-    text = _replace_once(
-        lib.read_text(),
-        "process_url_query: true,",
-        "process_url_query: true, default_rpc_base_url: window.__segrapOffline + "
-        "'imjoy-rpc/', default_base_frame: window.__segrapOffline + "
-        "'imjoy-core/default_base_frame.html',",
-        lib.name,
-    )
-    text = _with_base(text)
-    text = _replace_once(
-        text,
-        "https://imjoy.io/static/img/imjoy-logo-black.svg",
-        "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27 width=%2717%27 height=%2717%27/%3E",
-        lib.name,
-    )
-    lib_hash = lib.name.rsplit(".", 2)[-2]
-    new_lib_hash = _hash(text)
-    lib.unlink()
-    (static / lib.name.replace(lib_hash, new_lib_hash)).write_text(text)
-    entry = _replace_once(entry, f'"{lib_hash}"', f'"{new_lib_hash}"', entry_name)
+    entry = _rehash_chunk(lib, _patch_lib(lib.read_text(), lib.name), entry, entry_name)
 
     (static / entry_name).unlink()
     new_entry = f"remoteEntry.{_hash(entry)}.js"
     (static / new_entry).write_text(entry)
     pkg["jupyterlab"]["_build"]["load"] = f"static/{new_entry}"
     (dest / "package.json").write_text(json.dumps(pkg, indent=2))
+
+
+def _patch_lib(text: str, name: str) -> str:
+    """The extension's lib chunk with imjoy-rpc, the base frame and the logo taken locally."""
+    text = _replace_once(
+        text,
+        "process_url_query: true,",
+        "process_url_query: true, default_rpc_base_url: window.__segrapOffline + "
+        "'imjoy-rpc/', default_base_frame: window.__segrapOffline + "
+        "'imjoy-core/default_base_frame.html',",
+        name,
+    )
+    text = _with_base(text)
+    return _replace_once(
+        text,
+        "https://imjoy.io/static/img/imjoy-logo-black.svg",
+        "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27 width=%2717%27 height=%2717%27/%3E",
+        name,
+    )
+
+
+def _rehash_chunk(chunk: Path, text: str, entry: str, entry_name: str) -> str:
+    """Write a patched chunk under its new content hash (the old file removed) and return the
+    remote entry's text with the chunk's hash replaced."""
+    old_hash = chunk.name.rsplit(".", 2)[-2]
+    new_hash = _hash(text)
+    chunk.unlink()
+    (chunk.parent / chunk.name.replace(old_hash, new_hash)).write_text(text)
+    return _replace_once(entry, f'"{old_hash}"', f'"{new_hash}"', entry_name)
 
 
 def _patch_viewer_page(index: Path) -> None:

@@ -17,12 +17,13 @@ Conventions used by every viewer and plot of the kit:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import nibabel as nib
 import numpy as np
 
 from segrap_nb.grid import spacing_mm
+from segrap_nb.io.nifti import Volume
 
 #: The three planes, and the LPS axis each one holds fixed.
 #: A slice plane of the viewer and the figures.
@@ -45,6 +46,69 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     "bone": (1800.0, 400.0),
     "lung": (1500.0, -600.0),
 }
+
+
+#: Axis code -> (world axis, sign) of the RAS+ mm frame of a NIfTI affine.
+_AXCODE_WORLD = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
+
+
+class VolumeParts(NamedTuple):
+    """A volume as every viz function takes it: the (i, j, k) array, its voxel -> mm affine, and
+    its voxel spacing in mm along (i, j, k)."""
+
+    array: np.ndarray
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+
+
+def axcodes_affine(axcodes: str, spacing: Any = None) -> np.ndarray:
+    """4x4 voxel -> mm affine of axes pointing along ``axcodes`` (e.g. ``"RAS"``), ``spacing`` mm."""
+    codes = str(axcodes).upper()
+    world = _AXCODE_WORLD
+    if len(codes) != 3 or any(c not in world for c in codes) or {world[c][0] for c in codes} != {0, 1, 2}:
+        raise ValueError(f"axcodes must name one of R/L, A/P, S/I per axis, got {axcodes!r}")
+    sizes = tuple(spacing) if spacing is not None else (1.0, 1.0, 1.0)
+    aff = np.zeros((4, 4))
+    aff[3, 3] = 1.0
+    for col, (code, size) in enumerate(zip(codes, sizes)):
+        row, sign = world[code]
+        aff[row, col] = sign * float(size)
+    return aff
+
+
+def volume_parts(
+    vol: Volume | np.ndarray, affine: Any = None, *, spacing: Any = None, axcodes: str | None = None
+) -> VolumeParts:
+    """The one way viz functions accept "a Volume, or an array with an affine".
+
+    A ``Volume`` brings its affine (``affine`` overrides it) and spacing; a plain array needs
+    ``affine`` (voxel -> mm, e.g. a cache entry's ``meta.affine``) or ``axcodes`` (``"RAS"``,
+    ``"LPS"``, ...) with ``spacing`` (mm, default 1). ``spacing`` given overrides the affine's.
+    """
+    if isinstance(vol, Volume):
+        aff = np.asarray(vol.affine if affine is None else affine, float)
+        return VolumeParts(vol.array, aff, _spacing(spacing, vol.spacing if affine is None else aff))
+    arr = np.asarray(vol)
+    if affine is not None:
+        aff = np.asarray(affine, float)
+    elif axcodes is not None:
+        aff = axcodes_affine(axcodes, spacing)
+    else:
+        raise ValueError(
+            "a plain array needs affine= (voxel -> mm, e.g. a cache entry's "
+            "meta.affine) or axcodes= (e.g. 'RAS') and spacing=; or pass a Volume"
+        )
+    return VolumeParts(arr, aff, _spacing(spacing, aff))
+
+
+def _spacing(given: Any, fallback: Any) -> tuple[float, float, float]:
+    """``given`` spacing (mm) if any, else ``fallback``: a spacing, or an affine to read it from."""
+    if given is not None:
+        return tuple(float(s) for s in given)  # type: ignore[return-value]
+    fallback = np.asarray(fallback, float)
+    if fallback.shape == (4, 4):
+        return spacing_mm(fallback)
+    return tuple(float(s) for s in fallback)  # type: ignore[return-value]
 
 
 @dataclass

@@ -19,8 +19,9 @@ from scipy import ndimage
 from segrap_nb import labels as L
 from segrap_nb.grid import bbox, spacing_mm
 from segrap_nb.io.nifti import Volume
-from segrap_nb.viz._style import DPI, organ_legend, phantom_title
+from segrap_nb.viz._style import DPI, figure, organ_legend, phantom_title
 from segrap_nb.viz.colors import color_of, resolve_organs
+from segrap_nb.viz.render import volume_parts
 
 
 def organ_mesh(
@@ -79,6 +80,73 @@ def _shaded(rgb: tuple[float, ...], tris: np.ndarray, light=(0.4, 0.8, 0.6)) -> 
 LEGEND_INSIDE = 12
 
 
+def _alpha_of(name: str, names: tuple[str, ...], task: int, alpha: float | dict[str, float] | None) -> float:
+    """Opacity of one organ's surface: given, per organ, or 0.3 around another shown organ, else 0.9."""
+    if isinstance(alpha, dict):
+        return alpha.get(name, 0.9)
+    if alpha is not None:
+        return float(alpha)
+    inner = set(L.labels_of(name, task))
+    contains = any(o != name and set(L.labels_of(o, task)) < inner for o in names)
+    return 0.3 if contains else 0.9
+
+
+def _add_surfaces(
+    ax: Any, arr: np.ndarray, affine: np.ndarray, names: tuple[str, ...], **kw: Any
+) -> list[str]:
+    """Add each organ's shaded surface to a 3D axes and fit equal-mm limits around them all;
+    the names of the organs absent from ``arr`` are returned (``kw``: task, alpha, smooth_mm)."""
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    lows, highs, absent = [], [], []
+    for name in names:
+        mesh = organ_mesh(L.structure_mask(arr, name, kw["task"]), affine, smooth_mm=kw["smooth_mm"])
+        if mesh is None:
+            absent.append(name)
+            continue
+        verts, faces = mesh
+        tris = verts[faces]
+        a = _alpha_of(name, names, kw["task"], kw["alpha"])
+        shade = _shaded(color_of(name, 1.0), tris)
+        ax.add_collection3d(Poly3DCollection(tris, facecolors=shade, edgecolors="none", alpha=a))
+        lows.append(verts.min(axis=0))
+        highs.append(verts.max(axis=0))
+    if lows:
+        lo, hi = np.min(lows, axis=0), np.max(highs, axis=0)
+        centre, ranges = (lo + hi) / 2, np.maximum(hi - lo, 2.0) * 1.05
+        for setter, c, r in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre, ranges):
+            setter(c - r / 2, c + r / 2)
+        ax.set_box_aspect(tuple(ranges), zoom=1.0)  # equal mm on all three axes
+    return absent
+
+
+def _world_axes(ax: Any, elev: float, azim: float) -> None:
+    """Label the 3D axes in world mm (RAS+), four ticks each, and set the view angles (degrees)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("x (mm) → right", fontsize=8)
+    ax.set_ylabel("y (mm) → anterior", fontsize=8)
+    ax.set_zlabel("z (mm) → superior", fontsize=8)
+    ax.tick_params(labelsize=6, pad=0)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
+    ax.view_init(elev=elev, azim=azim)
+
+
+def _surface_legend(fig: Any, ax: Any, shown: list[str], made_figure: bool) -> None:
+    """Legend inside the 3D axes up to :data:`LEGEND_INSIDE` organs, else beside it in columns
+    of at most 16 names (on a figure made here, the axes keep the left part)."""
+    if len(shown) <= LEGEND_INSIDE:
+        organ_legend(ax, shown, loc="upper left")
+        return
+    columns = -(-len(shown) // 16)
+    if made_figure:
+        fig.subplots_adjust(left=0.0, right=0.55)
+        organ_legend(fig, shown, loc="center right", ncol=columns, fontsize=6)
+    else:
+        organ_legend(ax, shown, loc="upper left", bbox_to_anchor=(1.08, 1.0), ncol=columns, fontsize=6)
+
+
 def plot_surfaces(
     onehot: Volume | np.ndarray,
     organs: str | Iterable[str] = "inner ear",
@@ -103,77 +171,22 @@ def plot_surfaces(
     contains another shown organ (the middle ear around the cochlea, the eye around the lens)
     and 0.9 otherwise. ``phantom=True`` tags the title. Returns the figure.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-
-    if isinstance(onehot, Volume):
-        affine = onehot.affine if affine is None else affine
-        arr = onehot.array
-    else:
-        arr = np.asarray(onehot)
-    if affine is None:
-        raise ValueError("give a Volume, or the affine (voxel -> mm) of the array")
-    if arr.dtype != np.uint8:
-        arr = arr.astype(np.uint8)
+    arr, aff, _ = volume_parts(onehot, affine)
+    arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint8)
     names = resolve_organs(organs)
     if task is None:
         task = 2 if all(n in L.GTV_NAMES for n in names) else 1
     made_figure = ax is None
-    if ax is None:
-        fig = Figure(figsize=figsize, dpi=dpi)
+    fig = figure(*figsize, dpi=dpi) if made_figure else ax.figure
+    if made_figure:
         ax = fig.add_subplot(projection="3d")
-    else:
-        fig = ax.figure
-    lows, highs, shown, absent = [], [], [], []
-    for name in names:
-        mesh = organ_mesh(L.structure_mask(arr, name, task), affine, smooth_mm=smooth_mm)
-        if mesh is None:
-            absent.append(name)
-            continue
-        verts, faces = mesh
-        tris = verts[faces]
-        if isinstance(alpha, dict):
-            a = alpha.get(name, 0.9)
-        elif alpha is None:
-            inner = set(L.labels_of(name, task))
-            contains = any(o != name and set(L.labels_of(o, task)) < inner for o in names)
-            a = 0.3 if contains else 0.9
-        else:
-            a = float(alpha)
-        rgb = color_of(name, 1.0)
-        coll = Poly3DCollection(tris, facecolors=_shaded(rgb, tris), edgecolors="none", alpha=a)
-        ax.add_collection3d(coll)
-        lows.append(verts.min(axis=0))
-        highs.append(verts.max(axis=0))
-        shown.append(name)
-    if lows:
-        lo, hi = np.min(lows, axis=0), np.max(highs, axis=0)
-        centre, ranges = (lo + hi) / 2, np.maximum(hi - lo, 2.0) * 1.05
-        for setter, c, r in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre, ranges):
-            setter(c - r / 2, c + r / 2)
-        ax.set_box_aspect(tuple(ranges), zoom=1.0)  # equal mm on all three axes
-    ax.set_xlabel("x (mm) → right", fontsize=8)
-    ax.set_ylabel("y (mm) → anterior", fontsize=8)
-    ax.set_zlabel("z (mm) → superior", fontsize=8)
-    ax.tick_params(labelsize=6, pad=0)
-    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
-        axis.set_major_locator(MaxNLocator(4))
-    ax.view_init(elev=elev, azim=azim)
+    absent = _add_surfaces(ax, arr, aff, names, task=task, alpha=alpha, smooth_mm=smooth_mm)
+    shown = [n for n in names if n not in absent]
+    _world_axes(ax, elev, azim)
     text = title if title is not None else (organs if isinstance(organs, str) else "organs")
     if absent:
         text += f"\n(absent: {', '.join(absent)})"
     ax.set_title(phantom_title(text, phantom), fontsize=9)
     if legend and shown:
-        if len(shown) <= LEGEND_INSIDE:
-            organ_legend(ax, shown, loc="upper left")
-        else:  # a long legend beside the plot, in columns of at most 16 names
-            columns = -(-len(shown) // 16)
-            if made_figure:  # the axes on the left part of the figure, the legend on the right
-                fig.subplots_adjust(left=0.0, right=0.55)
-                organ_legend(fig, shown, loc="center right", ncol=columns, fontsize=6)
-            else:
-                organ_legend(
-                    ax, shown, loc="upper left", bbox_to_anchor=(1.08, 1.0), ncol=columns, fontsize=6
-                )
+        _surface_legend(fig, ax, shown, made_figure)
     return fig

@@ -31,7 +31,8 @@ from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.nifti import Volume
-from segrap_nb.viz._style import DPI, StaticFigure, organ_legend, phantom_title
+from segrap_nb.viz._style import DPI, figure, organ_legend, phantom_title
+from segrap_nb.viz.annotate import decorate
 from segrap_nb.viz.colors import ORGAN_GROUPS, label_lut, legend_html, resolve_organs
 from segrap_nb.viz.render import (
     PLANE_AXES,
@@ -47,19 +48,14 @@ from segrap_nb.viz.render import (
     label_slice_counts,
     plane_extent,
     reorient_lps,
+    volume_parts,
     voxel_to_plane_mm,
     window_lut,
 )
-from segrap_nb.viz.slices import decorate
 
 CUSTOM = "custom"
 #: Colour of the crosshair that marks the point where the three planes meet.
 CROSSHAIR = "#00ff00"
-
-
-def _array_of(vol: Volume | np.ndarray) -> np.ndarray:
-    """The voxel array of a Volume or an array, (i, j, k) order."""
-    return vol.array if isinstance(vol, Volume) else np.asarray(vol)
 
 
 class SliceViewer:
@@ -89,25 +85,44 @@ class SliceViewer:
         title: str = "",
         phantom: bool = False,
     ) -> None:
-        if isinstance(image, Volume):
-            affine = image.affine if affine is None else affine
-            spacing = image.spacing if spacing is None else spacing
-        ct = _array_of(image)
         self.title = phantom_title(title, phantom)
+        self._load(image, labels, contrast, affine=affine, spacing=spacing)
+        if task is None and self.labels is not None:
+            task = 2 if max(self.present_labels, default=0) <= 2 else 1
+        self.task = task or 1
+        self.max_display_px = int(max_display_px)
+        self.dpi = int(dpi)
+        self._init_state(window, opacity)
+        self.set_organs(organs if self.task == 1 else "tumour (GTV)", redraw=False)
+        self._build_figure(panel_inches)
+        self.redraw()
+
+    # -- construction ----------------------------------------------------------------------
+    def _load(
+        self,
+        image: Volume | np.ndarray,
+        labels: Volume | np.ndarray | None,
+        contrast: Volume | np.ndarray | None,
+        **where: Any,
+    ) -> None:
+        """Reorient the CT, contrast CT and labels to LPS on the CT's grid (``where``: affine,
+        spacing; a plain array without an affine has RAS axes of ``spacing`` mm)."""
+        ct, affine, spacing = volume_parts(image, where["affine"], spacing=where["spacing"], axcodes="RAS")
         self._stored_shape = ct.shape
         self.ct = reorient_lps(ct, affine, spacing)
         self.spacing = self.ct.spacing
         self.shape = self.ct.array.shape
         self.contrast: LPSVolume | None = None
         if contrast is not None:
-            arr = _array_of(contrast)
+            arr = volume_parts(contrast, affine).array
             if arr.shape != ct.shape:
                 raise ValueError(f"contrast CT {arr.shape} and CT {ct.shape} differ in shape")
             self.contrast = reorient_lps(arr, affine, spacing)
         self._labels_stored: np.ndarray | None = None
         self.labels: LPSVolume | None = None
+        self.present_labels: set[int] = set()
         if labels is not None:
-            lab = _array_of(labels)
+            lab = volume_parts(labels, affine).array
             if lab.shape != ct.shape:
                 raise ValueError(f"label map {lab.shape} and CT {ct.shape} differ in shape")
             if lab.dtype != np.uint8:
@@ -117,15 +132,9 @@ class SliceViewer:
             self._slice_counts = label_slice_counts(lab)
             counts = self._slice_counts.sum(axis=0)
             self.present_labels = {int(k) for k in np.nonzero(counts)[0] if k}
-            if task is None:
-                task = 2 if max(self.present_labels, default=0) <= 2 else 1
-        else:
-            self.present_labels = set()
-        self.task = task or 1
-        self.max_display_px = int(max_display_px)
-        self.dpi = int(dpi)
 
-        # Current state (also mirrored by the widgets once built).
+    def _init_state(self, window: str | tuple[float, float], opacity: float) -> None:
+        """The view's starting state (mirrored by the widgets once built): middle slices."""
         self.index = {p: self.shape[PLANE_AXIS[p]] // 2 for p in PLANES}
         width, level = WINDOW_PRESETS[window] if isinstance(window, str) else window
         self.window = (float(width), float(level))
@@ -138,12 +147,7 @@ class SliceViewer:
         self._lut: np.ndarray | None = None
         self._widget: Any = None
         self._busy = False
-        self.set_organs(organs if self.task == 1 else "tumour (GTV)", redraw=False)
 
-        self._build_figure(panel_inches)
-        self.redraw()
-
-    # -- construction ----------------------------------------------------------------------
     @classmethod
     def from_case(cls, case: Any, task: int = 1, contrast: bool = True, **kwargs: Any) -> SliceViewer:
         """Viewer for one dataset case: its CT, contrast CT (if present) and one-hot map."""
@@ -167,9 +171,7 @@ class SliceViewer:
             left, right, bottom, top = plane_extent(self.shape, self.spacing, p)
             widths.append((right - left) / max(bottom - top, 1e-6))
         ratios = [min(w, 1.6) for w in widths]  # panel width / height, capped for tall necks
-        self.figure = Figure(
-            figsize=(panel_inches * sum(ratios), panel_inches), dpi=self.dpi, facecolor="black"
-        )
+        self.figure = figure(panel_inches * sum(ratios), panel_inches, "black", dpi=self.dpi)
         FigureCanvasAgg(self.figure)
         grid = self.figure.add_gridspec(
             1, 3, width_ratios=ratios, left=0.01, right=0.99, bottom=0.02, top=0.9, wspace=0.04
@@ -329,7 +331,7 @@ class SliceViewer:
         print. It is a new figure (later changes to the viewer leave it as it is).
         """
         width, height = self.figure.get_size_inches()
-        fig = StaticFigure(figsize=(float(width), float(height)), dpi=max(self.dpi, DPI), facecolor="black")
+        fig = figure(float(width), float(height), "black", dpi=max(self.dpi, DPI))
         shown = self.shown_organs() if self.show_labels else []
         ncol = max(1, min(len(shown), int(fig.get_figwidth() / 1.35)))
         rows = -(-len(shown) // ncol)
@@ -415,46 +417,13 @@ class SliceViewer:
         return self._widget
 
     def _build_widgets(self) -> None:
+        """Make the controls, lay them out above the image and legend, and connect them."""
         import ipywidgets as W
 
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.image.add_class("segrap-viewer-image")
-        self.sliders = {
-            p: W.IntSlider(
-                value=self.index[p],
-                min=0,
-                max=self.shape[PLANE_AXIS[p]] - 1,
-                description=p,
-                continuous_update=True,
-                layout=W.Layout(width="32%"),
-            )
-            for p in PLANES
-        }
-        for p, s in self.sliders.items():
-            s.add_class(f"segrap-slider-{p}")
-            s.observe(lambda ch, p=p: self._on_slice(p, ch), names="value")
-        self.preset = W.Dropdown(
-            options=list(WINDOW_PRESETS) + [CUSTOM], description="window", layout=W.Layout(width="220px")
-        )
-        self.width_slider = W.IntSlider(min=1, max=4000, description="width HU", continuous_update=False)
-        self.level_slider = W.IntSlider(min=-1200, max=3000, description="level HU", continuous_update=False)
-        self.ct_choice = W.ToggleButtons(
-            options=["CT", "contrast CT"], disabled=self.contrast is None, style={"button_width": "95px"}
-        )
-        has_labels = self.labels is not None
-        self.overlay = W.Checkbox(
-            description="labels", disabled=not has_labels, indent=False, layout=W.Layout(width="80px")
-        )
-        self.opacity_slider = W.FloatSlider(
-            min=0, max=1, step=0.05, description="opacity", disabled=not has_labels, continuous_update=False
-        )
-        self.organ_picker = W.Dropdown(
-            options=self._organ_options(),
-            description="show",
-            disabled=not has_labels,
-            layout=W.Layout(width="300px"),
-        )
-        self.jump_button = W.Button(description="centre on organ", disabled=not has_labels, icon="crosshairs")
+        self._make_sliders(W)
+        self._make_controls(W)
         self.legend = W.HTML()
         self.message = W.HTML("")
         self._widget = W.VBox(
@@ -469,6 +438,53 @@ class SliceViewer:
         )
         self._widget.add_class("segrap-viewer")
         self._sync_widgets()
+        self._connect()
+        self.image.value = self.png()
+
+    def _make_sliders(self, W: Any) -> None:
+        """One slice slider per plane (index along the plane's LPS axis)."""
+        self.sliders = {
+            p: W.IntSlider(
+                value=self.index[p],
+                min=0,
+                max=self.shape[PLANE_AXIS[p]] - 1,
+                description=p,
+                continuous_update=True,
+                layout=W.Layout(width="32%"),
+            )
+            for p in PLANES
+        }
+        for p, s in self.sliders.items():
+            s.add_class(f"segrap-slider-{p}")
+            s.observe(lambda ch, p=p: self._on_slice(p, ch), names="value")
+
+    def _make_controls(self, W: Any) -> None:
+        """Window preset and sliders (HU), CT switch, overlay switch and opacity, organ picker."""
+        self.preset = W.Dropdown(
+            options=list(WINDOW_PRESETS) + [CUSTOM], description="window", layout=W.Layout(width="220px")
+        )
+        self.width_slider = W.IntSlider(min=1, max=4000, description="width HU", continuous_update=False)
+        self.level_slider = W.IntSlider(min=-1200, max=3000, description="level HU", continuous_update=False)
+        self.ct_choice = W.ToggleButtons(
+            options=["CT", "contrast CT"], disabled=self.contrast is None, style={"button_width": "95px"}
+        )
+        no_labels = self.labels is None
+        self.overlay = W.Checkbox(
+            description="labels", disabled=no_labels, indent=False, layout=W.Layout(width="80px")
+        )
+        self.opacity_slider = W.FloatSlider(
+            min=0, max=1, step=0.05, description="opacity", disabled=no_labels, continuous_update=False
+        )
+        self.organ_picker = W.Dropdown(
+            options=self._organ_options(),
+            description="show",
+            disabled=no_labels,
+            layout=W.Layout(width="300px"),
+        )
+        self.jump_button = W.Button(description="centre on organ", disabled=no_labels, icon="crosshairs")
+
+    def _connect(self) -> None:
+        """Connect the controls (built, set to the state) to the viewer's state changes."""
         self.preset.observe(self._on_preset, names="value")
         self.width_slider.observe(self._on_window, names="value")
         self.level_slider.observe(self._on_window, names="value")
@@ -477,7 +493,6 @@ class SliceViewer:
         self.opacity_slider.observe(self._on_overlay, names="value")
         self.organ_picker.observe(self._on_organs, names="value")
         self.jump_button.on_click(self._on_jump)
-        self.image.value = self.png()
 
     def _sync_widgets(self) -> None:
         """Make every control show the viewer's current state (after a change made in code)."""

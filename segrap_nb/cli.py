@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("segrap_nb.training.predict", "predict with a trained run, in the release layout"),
     "evaluate": ("segrap_nb.eval.evaluate", "DSC, NSD and HD95 per case and structure, as the challenge"),
     "export-nnunet": ("segrap_nb.io.nnunet", "export a dataset as an nnU-Net v2 raw dataset"),
+    "export-algorithm": (
+        "segrap_nb.submission.command",
+        "package a trained run as a SegRap algorithm-container folder (Docker)",
+    ),
 }
 
 

@@ -24,6 +24,7 @@ LAYERS = {
     "eval": 4,
     "viz": 5,
     "training": 6,
+    "submission": 7,
     "course": 7,
     "cli": 7,
     "__main__": 7,

@@ -211,7 +211,7 @@ class StructureChannels:
     @property
     def shape(self) -> tuple[int, int, int]:
         """The grid of one channel, (i, j, k) = (x, y, z) voxels."""
-        c, z, y, x = self.array.shape
+        _, z, y, x = self.array.shape
         return x, y, z
 
     def channel(self, index: int) -> np.ndarray:

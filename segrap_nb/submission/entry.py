@@ -84,17 +84,19 @@ def segment(
     device: str | None = None,
 ) -> Path:
     """Segment the one case under ``input_root``; return the 4D ``.mha`` written under ``output_root``."""
-    from segrap_nb.training.device import get_device
-    from segrap_nb.training.inference import load_run, predict_case
-
     folder = Path(algorithm_dir)
     algorithm = read_algorithm(folder)
     uuid, ct, contrast = read_inputs(Path(input_root), I.CONTRAST_DIR in algorithm["inputs"])
     out = I.output_file(output_root, uuid)
     check_writable(out.parent)
+    # torch is imported only now: bad input is reported at once.
+    from segrap_nb.training.device import get_device
+    from segrap_nb.training.inference import load_run, predict_case
+
     limit_threads()
     dev = get_device(device, verbose=True)  # prints "device: ..." (a GPU when there is one)
-    model, cfg, _ = load_run(folder, str(folder / WEIGHTS_FILE), dev)
+    weights = str(folder / WEIGHTS_FILE)
+    model, cfg, _ = load_run(folder, weights, dev)  # type: ignore[arg-type]  # a path works as well
     onehot, _ = predict_case(model, ArrayCase(uuid, ct, contrast), cfg, dev)
     with write_errors(out.parent):
         return write_structures_mha(out, onehot, cfg.task, ct.affine)

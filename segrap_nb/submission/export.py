@@ -20,6 +20,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
@@ -29,6 +30,9 @@ from segrap_nb.submission import interface as I
 from segrap_nb.submission import templates as T
 from segrap_nb.submission.entry import ALGORITHM_FILE, WEIGHTS_FILE
 from segrap_nb.submission.wheel import build_wheel
+
+if TYPE_CHECKING:
+    from segrap_nb.training.checkpoint import Which
 
 #: The distributions the entry point imports (tests/test_submission.py checks the list is complete).
 REQUIREMENTS: tuple[str, ...] = (
@@ -93,7 +97,7 @@ def _describe(cfg, info: dict, run: Path, versions: dict[str, str]) -> dict:
     }
 
 
-def _fill(folder: Path, run: Path, which: str, name: str, torch_build: T.TorchBuild) -> None:
+def _fill(folder: Path, run: Path, which: Which, name: str, torch_build: T.TorchBuild) -> None:
     """Write every file of the export into ``folder``."""
     from segrap_nb.training.checkpoint import load_checkpoint, save_checkpoint
     from segrap_nb.training.inference import load_run
@@ -116,7 +120,7 @@ def _fill(folder: Path, run: Path, which: str, name: str, torch_build: T.TorchBu
 def export_algorithm(
     run: str | os.PathLike,
     out: str | os.PathLike,
-    which: str = "best",
+    which: Which = "best",
     torch_build: T.TorchBuild = "cpu",
     name: str = "segrap-algorithm",
 ) -> Path:

@@ -15,12 +15,12 @@ TORCH_INDEX: dict[str, str] = {
 #: User and group id of the non-root user that runs the algorithm in the image.
 UID = 1001
 
-PROCESS_PY = '''"""SegRap 2023 algorithm entry point, written by segrap-nb export-algorithm.
+PROCESS_PY = f'''"""SegRap 2023 algorithm entry point, written by segrap-nb export-algorithm.
 
     python -m process [--input /input] [--output /output] [--device cpu|cuda]
 
-Reads /input/images/{ct}/<uuid>.mha (and {contrast}/), writes
-/output/images/{out}/<uuid>.mha: one 4D uint8 file, one 0/1 channel per structure.
+Reads /input/images/{I.CT_DIR}/<uuid>.mha (and {I.CONTRAST_DIR}/), writes
+/output/images/{I.OUTPUT_DIR}/<uuid>.mha: one 4D uint8 file, one 0/1 channel per structure.
 """
 
 import sys
@@ -30,7 +30,7 @@ from segrap_nb.submission.entry import main
 
 if __name__ == "__main__":
     sys.exit(main(Path(__file__).resolve().parent, sys.argv[1:]))
-'''.format(ct=I.CT_DIR, contrast=I.CONTRAST_DIR, out=I.OUTPUT_DIR)
+'''
 
 DOCKERIGNORE = "*\n!process.py\n!algorithm.json\n!requirements.txt\n!weights/\n!wheels/\n"
 

@@ -77,6 +77,15 @@ LESSONS: tuple[Lesson, ...] = (
         30,
         "04",
     ),
+    Lesson(
+        "06_submit.ipynb",
+        "Submitting: the algorithm container",
+        "why a container, the platform's interface (two .mha CTs in, one 4D .mha out), "
+        "export-algorithm, the entry point run locally without Docker, the 4D output channel by "
+        "channel, scoring it, the Docker build / test / save commands",
+        25,
+        "04, 05",
+    ),
 )
 
 

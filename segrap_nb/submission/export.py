@@ -133,6 +133,7 @@ def export_algorithm(
     _check_target(out)
     check_writable(out.parent)
     with write_errors(out.parent):
+        out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
         try:
             _fill(staging, run, which, name, torch_build)

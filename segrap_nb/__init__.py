@@ -8,7 +8,7 @@ The package is layered; imports flow one way (a module uses only layers above it
     sources                  which dataset to use (a path, $SEGRAP_DATA, the default phantom)
     analysis/  eval/         validation and statistics; DSC, NSD, HD95 as the challenge
     viz/  training/          pictures and viewers; the compact 3D U-Net
-    course/                  the notebook course and its exercise checks
+    course/  submission/     the notebook course and its exercise checks; the challenge container
 
 The names below are the short API the notebooks use (``from segrap_nb import open_dataset``).
 They are imported on first use, so ``import segrap_nb`` stays cheap (no torch, no matplotlib).
@@ -56,6 +56,8 @@ _API: dict[str, str] = {
     "load_config": "segrap_nb.training",
     "get_device": "segrap_nb.training",
     "default_run_dir": "segrap_nb.training",
+    # submission
+    "export_algorithm": "segrap_nb.submission.export",
     # course
     "check": "segrap_nb.course.exercises",
     "course_map": "segrap_nb.course.lessons",

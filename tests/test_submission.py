@@ -340,6 +340,15 @@ def test_evaluate_mha_folder_errors(tmp_path):
     table.write_text("uuid,case\nsegrap_0000,segrap_0000\nx9,segrap_0001\n")
     scores = evaluate(preds, data, task=1, progress=False, pred_map=table)
     assert set(scores["case"]) == {"segrap_0000", "segrap_0001"}
+    # the command line: --pred-map, and one line for a mistake
+    from segrap_nb.cli import main
+
+    assert main(["evaluate", "--pred", str(preds), "--pred-map", str(table), "--gt", str(data), "--task", "1",
+                 "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
+    official = pd.read_csv(tmp_path / "eval" / "official.csv")
+    assert list(official["Name"]) == ["segrap_0000", "segrap_0001"] and official["Brain_DSC"].iloc[0] == 1.0
+    assert main(["evaluate", "--pred", str(data), "--pred-map", str(table), "--gt", str(data), "--task", "1",
+                 "--out", str(tmp_path / "eval2")]) == 2  # fmt: skip
     small = np.ascontiguousarray(t1[:-2])
     write_structures_mha(preds / "x9.mha", small, 1, HEAD_AFFINE)
     with pytest.raises(DataError, match=r"x9\.mha: --pred: prediction is on a different grid .*size"):

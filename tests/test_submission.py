@@ -157,6 +157,36 @@ def test_bad_4d_files_are_named(tmp_path):
         read_structures_mha(tmp_path / "cut.mha", 1)
 
 
+def test_streamed_4d_files_are_simpleitk_files_and_back(tmp_path):
+    """The channel-by-channel writer and reader agree with SimpleITK both ways, geometry included."""
+    from segrap_nb.io.mha import iter_structure_channels
+
+    _, _, t1, _ = head_case(2)
+    flipped = HEAD_AFFINE @ np.diag([1.0, -1.0, 1.0, 1.0])  # a j axis pointing the other way
+    mine = sitk.ReadImage(str(write_structures_mha(tmp_path / "mine.mha", t1, 1, flipped)))
+    theirs = sitk.ReadImage(str(write_mha(tmp_path / "ct.mha", t1, flipped)))  # SimpleITK's own writer
+    assert np.allclose(
+        np.reshape(mine.GetDirection(), (4, 4))[:3, :3], np.reshape(theirs.GetDirection(), (3, 3))
+    )
+    assert np.allclose(mine.GetOrigin()[:3], theirs.GetOrigin()) and mine.GetOrigin()[3] == 0
+    # the organisers' way: 3D channels joined with JoinSeries, origin 0, identity direction
+    channels = [
+        sitk.GetImageFromArray(L.structure_mask(t1, n, 1).T.astype(np.uint8), isVector=False)
+        for n in L.OAR_NAMES
+    ]
+    joined = sitk.JoinSeries(channels)
+    joined.SetSpacing((1.5, 1.5, 3.0, 1.0))
+    sitk.WriteImage(joined, str(tmp_path / "organisers.mha"), useCompression=True)
+    shape, spacing, stream = iter_structure_channels(tmp_path / "organisers.mha", 1)
+    assert shape == t1.shape and spacing == pytest.approx((1.5, 1.5, 3.0))
+    for name, channel in zip(L.OAR_NAMES, stream, strict=True):
+        assert np.array_equal(channel, L.structure_mask(t1, name, 1)), name
+    data = (tmp_path / "organisers.mha").read_bytes()
+    (tmp_path / "cut.mha").write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(DataError, match=r"cut\.mha: truncated: channel \d+ of 45 ends after"):
+        list(iter_structure_channels(tmp_path / "cut.mha", 1)[2])
+
+
 # -- export and the entry point ----------------------------------------------------------------
 @pytest.mark.slow
 def test_exported_algorithm_runs_offline_and_matches_predict(exported):

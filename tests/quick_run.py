@@ -38,8 +38,8 @@ from segrap_nb.io.atomic import atomic_open
 GROUP = "quick_run"
 #: xdist group of what only reads the finished quick run.
 EVAL_GROUP = "quick_run_eval"
-#: Notebooks that resume (04) or evaluate (05) the quick run, and their groups.
-NOTEBOOKS = {"04_training.ipynb": GROUP, "05_evaluation.ipynb": EVAL_GROUP}
+#: Notebooks that resume (04) or read (05 evaluates it, 06 exports it) the quick run, and their groups.
+NOTEBOOKS = {"04_training.ipynb": GROUP, "05_evaluation.ipynb": EVAL_GROUP, "06_submit.ipynb": EVAL_GROUP}
 
 
 def _groups(item) -> set[str]:

@@ -9,10 +9,10 @@ Each notebook is executed once more (nbclient), with every exercise run twice in
   it must print ✔. The rest of the notebook then runs on the right answer.
 
 A check that cannot fail, or a solution that reuses the student's ``answer``, fails here.
-Each notebook is its own test. Notebooks 04 and 05 use the session's quick run (the
+Each notebook is its own test. Notebooks 04, 05 and 06 use the session's quick run (the
 ``quick_run`` fixture trains it once when no run of this code exists): 04 resumes it in the
-run's ``quick_run`` xdist group, 05 evaluates it in its ``quick_run_eval`` group; the others
-run on any worker.
+run's ``quick_run`` xdist group, 05 evaluates and 06 exports it in its ``quick_run_eval``
+group; the others run on any worker.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests import quick_run as QR
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-#: The notebooks that use the quick run (04 resumes it, 05 evaluates it), in its xdist groups.
+#: The notebooks that use the quick run (04 resumes it, 05 evaluates it, 06 exports it), in its xdist groups.
 QUICK = tuple(QR.NOTEBOOKS)
 
 

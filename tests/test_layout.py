@@ -25,6 +25,7 @@ LAYERS = {
     "eval": 4,
     "training": 5,  # below viz: training reports through callbacks, the pictures live in viz
     "viz": 6,
+    "submission": 7,
     "course": 7,
     "cli": 7,
     "__main__": 7,

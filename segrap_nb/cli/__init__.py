@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("segrap_nb.cli.predict", "predict with a trained run, in the release layout"),
     "evaluate": ("segrap_nb.cli.evaluate", "DSC, NSD and HD95 per case and structure, as the challenge"),
     "export-nnunet": ("segrap_nb.cli.export_nnunet", "export a dataset as an nnU-Net v2 raw dataset"),
+    "export-algorithm": (
+        "segrap_nb.cli.export_algorithm",
+        "package a trained run as a SegRap algorithm-container folder (Docker)",
+    ),
 }
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from segrap_nb.cli.options import add_progress, add_workers, guard_output
 from segrap_nb.eval.evaluate import evaluate, official_table, summary_table
+from segrap_nb.eval.mha_preds import mha_folder
 from segrap_nb.eval.official import official_order
 from segrap_nb.io.atomic import atomic_paths
 from segrap_nb.io.guards import write_errors
@@ -26,7 +27,12 @@ TABLE_NAMES = ("official.csv", "per_case.csv", "summary.csv")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``segrap-nb evaluate``."""
     parser.add_argument(
-        "--pred", required=True, help="predictions: release layout, zips, or flat nnU-Net folder"
+        "--pred",
+        required=True,
+        help="predictions: release layout, zips, flat nnU-Net folder, or a folder of challenge 4D .mha files",
+    )
+    parser.add_argument(
+        "--pred-map", type=Path, default=None, help="CSV table uuid,case naming the case of each .mha file"
     )
     parser.add_argument("--gt", required=True, help="ground truth dataset (folder or zips)")
     parser.add_argument("--task", type=int, choices=(1, 2), required=True)
@@ -39,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, write the three CSV files and print the summary."""
     # Before any work: never into a dataset, only where writable, never over a user's file.
     manifest = guard_output(args.out, args.pred, args.gt, files=TABLE_NAMES)
-    per_case = evaluate(args.pred, args.gt, args.task, workers=args.workers, progress=args.progress)
-    order = official_order(args.pred, args.task, list(dict.fromkeys(per_case["case"])))
+    per_case = evaluate(
+        args.pred, args.gt, args.task, workers=args.workers, progress=args.progress, pred_map=args.pred_map
+    )
+    cases = list(dict.fromkeys(per_case["case"]))
+    order = sorted(cases) if mha_folder(args.pred) else official_order(args.pred, args.task, cases)
     summary = summary_table(per_case, args.task)
     tables = dict(
         zip(TABLE_NAMES, (official_table(per_case, args.task, order), per_case, summary), strict=True)

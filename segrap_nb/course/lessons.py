@@ -79,10 +79,11 @@ LESSONS: tuple[Lesson, ...] = (
     ),
     Lesson(
         "06_submit.ipynb",
-        "Submit: package your model as the challenge's algorithm container",
-        "the 4D .mha interface (45 or 2 channels of 0/1 on the CT's grid), the container's "
-        "input and output folders, its limits (offline, one GPU)",
-        20,
+        "Submitting: the algorithm container",
+        "why a container, the platform's interface (two .mha CTs in, one 4D .mha out), "
+        "export-algorithm, the entry point run locally without Docker, the 4D output channel by "
+        "channel, scoring it, the Docker build / test / save commands",
+        25,
         "04, 05",
     ),
 )

@@ -5,7 +5,9 @@ one-hot map when it has one (merged into structures with the official table; any
 dtype holding valid labels), else as its per-structure masks (any value > 0 is inside). Masks
 are scored each on its own, cropped to its bounding box, exactly as the organisers' scripts
 score their 45 mask files: masks may overlap in any way, and no one-hot map is built from
-them. nnU-Net's flat folders of ``segrap_XXXX.nii.gz`` label maps work as predictions too.
+them. nnU-Net's flat folders of ``segrap_XXXX.nii.gz`` label maps work as predictions too, and so
+does a folder of the challenge container's 4D ``.mha`` outputs (:mod:`segrap_nb.eval.mha_preds`:
+named by case id, or mapped with ``--pred-map`` table).
 Spacing comes from the ground truth; a prediction on another grid is an error, never a number,
 and a bad file is named with its side (``--pred`` or ``--gt``).
 
@@ -31,18 +33,25 @@ import pandas as pd
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.eval.metrics import evaluate_case
+from segrap_nb.eval.mha_preds import mha_folder, mha_predictions
 from segrap_nb.eval.official import official_table as official_table  # public here (segrap_nb.official_table)
-from segrap_nb.eval.reading import read_structures
+from segrap_nb.eval.reading import read_structures, read_structures_4d
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import Case, SegRapDataset
 from segrap_nb.parallel import run_in_order
 
 
-def _score_case(job: tuple[Case, Case, int]) -> list[dict]:
-    """Score one case: rows of (case, structure, dsc, nsd, hd95 mm, pred_voxels, gt_voxels)."""
+def _score_case(job: tuple[Case | Path, Case, int]) -> list[dict]:
+    """Score one case: rows of (case, structure, dsc, nsd, hd95 mm, pred_voxels, gt_voxels).
+
+    The prediction is a case of a dataset, or the path of a challenge 4D ``.mha``.
+    """
     pred_case, gt_case, task = job
     gt, grid = read_structures(gt_case, task, "--gt")
-    pred, _ = read_structures(pred_case, task, "--pred", grid)
+    if isinstance(pred_case, Path):
+        pred = read_structures_4d(pred_case, task, grid)
+    else:
+        pred, _ = read_structures(pred_case, task, "--pred", grid)
     scores = evaluate_case(pred, gt, grid.spacing, task)
     return [
         {
@@ -58,7 +67,7 @@ def _score_case(job: tuple[Case, Case, int]) -> list[dict]:
     ]
 
 
-def _score_in_worker(job: tuple[Case, Case, int]) -> list[dict] | tuple[str, str]:
+def _score_in_worker(job: tuple[Case | Path, Case, int]) -> list[dict] | tuple[str, str]:
     """:func:`_score_case` in a worker process: a DataError comes back as (source, problem) to re-raise."""
     try:
         return _score_case(job)
@@ -87,11 +96,23 @@ def evaluate(
     task: int,
     workers: int = 1,
     progress: bool = True,
+    pred_map: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Tidy per-case scores (case, structure, dsc, nsd, hd95 in mm, pred_voxels, gt_voxels) of every predicted case."""
-    pred = SegRapDataset(pred_root, flat_task=task)
+    """Tidy per-case scores (case, structure, dsc, nsd, hd95 in mm, pred_voxels, gt_voxels) of every predicted case.
+
+    ``pred_root`` may be a folder of the challenge container's 4D ``.mha`` files, named by
+    case id or mapped with the ``uuid,case`` CSV table ``pred_map``.
+    """
     gt = SegRapDataset(gt_root)
-    jobs = [(p, g, task) for p, g in match_cases(pred, gt)]
+    folder = mha_folder(pred_root)
+    jobs: list[tuple[Case | Path, Case, int]]
+    if folder is not None:
+        jobs = [(p, gt[c], task) for c, p in mha_predictions(folder, gt.case_ids, pred_map).items()]
+    else:
+        if pred_map is not None:
+            raise DataError(pred_root, "--pred-map maps .mha files, and this folder has none")
+        pred = SegRapDataset(pred_root, flat_task=task)
+        jobs = [(p, g, task) for p, g in match_cases(pred, gt)]
     results = run_in_order(_score_in_worker, jobs, workers, desc=f"evaluate Task00{task}", progress=progress)
     rows = [r for res in results for r in _rows(res)]
     df = pd.DataFrame(rows, columns=["case", "structure", "dsc", "nsd", "hd95", "pred_voxels", "gt_voxels"])

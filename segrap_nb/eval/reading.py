@@ -10,17 +10,20 @@ Every error is a :class:`~segrap_nb.errors.DataError` naming the file and the si
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.eval.crops import CroppedMask, crop_mask, crop_structures
-from segrap_nb.grid import FileGrid
+from segrap_nb.grid import GRID_ATOL_MM, FileGrid
 from segrap_nb.io.dataset import Case
 from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.mha import iter_structure_channels
 from segrap_nb.io.nifti import Volume, read_nifti
 
-__all__ = ["label_map", "read_structures"]
+__all__ = ["label_map", "read_structures", "read_structures_4d"]
 
 
 def _read(ref: FileRef, side: str) -> Volume:
@@ -110,3 +113,26 @@ def read_structures(
         del vol
     assert grid is not None
     return out, grid
+
+
+def read_structures_4d(path: str | os.PathLike, task: int, grid: FileGrid) -> dict[str, CroppedMask]:
+    """Every structure of ``task`` from a challenge 4D ``.mha`` (channel i = i-th structure), cropped.
+
+    Read one channel at a time (each cropped at once). The file must lie on the ground truth's
+    ``grid``: same x, y, z size and spacing (mm). Its origin and direction are not compared:
+    the organisers' example writes origin 0 and an identity direction, and the platform
+    compares voxel arrays.
+    """
+    try:
+        shape, spacing, channels = iter_structure_channels(path, task)
+        problem = None
+        if tuple(shape) != tuple(grid.shape):
+            problem = f"size {shape} differs from the ground truth's {tuple(grid.shape)}"
+        elif not np.allclose(spacing, grid.spacing, atol=GRID_ATOL_MM):
+            problem = f"spacing {spacing} mm differs from the ground truth's {grid.spacing} mm"
+        if problem:
+            raise DataError(path, f"prediction is on a different grid than the ground truth ({problem})")
+        names = L.structures(task)
+        return {name: crop_mask(channel, f"--pred {name}") for name, channel in zip(names, channels)}
+    except DataError as exc:
+        raise DataError(exc.source, f"--pred: {exc.problem}") from None

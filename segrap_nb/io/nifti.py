@@ -38,7 +38,9 @@ from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.fileref import FileRef
 
-_HEADER_BYTES = 540 + 4  # a NIfTI-2 header plus the extension flag; NIfTI-1 needs 348 + 4
+_HEADER_BYTES = 540 + 4
+#: Bytes inflated per read call (bounds the gzip reader's own temporary copy).
+READ_CHUNK_BYTES = 1 << 20  # a NIfTI-2 header plus the extension flag; NIfTI-1 needs 348 + 4
 
 
 @dataclass
@@ -186,9 +188,12 @@ def read_nifti(ref: FileRef | str | os.PathLike, *, check_finite: bool = True) -
                 pre = b""
             n = min(len(pre), view.nbytes)
             view[:n] = pre[:n]
-            # Decompress straight into the output buffer: no temporary copy of the volume.
+            # Decompress into the output buffer a slice at a time: the gzip reader copies through
+            # a temporary as large as the request, so asking for the whole volume at once would
+            # hold it twice (2x the peak memory of every read, measured with tracemalloc).
             while n < view.nbytes:
-                got = stream.readinto(view[n:])  # type: ignore[attr-defined]  # all our streams have it
+                end = min(n + READ_CHUNK_BYTES, view.nbytes)
+                got = stream.readinto(view[n:end])  # type: ignore[attr-defined]  # all our streams have it
                 if not got:
                     break
                 n += got

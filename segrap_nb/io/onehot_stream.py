@@ -1,0 +1,142 @@
+"""A task's one-hot map built from its per-structure mask files, one mask at a time (bounded memory).
+
+:func:`segrap_nb.labels.masks_to_onehot` needs every mask in memory at once (45 full-size masks
+are 6 GB as uint8). Here each mask file is inflated chunk by chunk
+(:func:`segrap_nb.io.counts.iter_voxel_chunks`) straight into one uint8 *state* map: a voxel's
+state stands for the set of masks seen so far that cover it. Masks are read in a fixed order,
+so the only sets that can still end as a valid label are prefixes of the labels' member sets
+(the official table); each mask is a 256-entry transition table on the states, any other set is
+a dead state. At the end each state becomes its label (its set equals a label's member set),
+0 (no mask), or an error (a combination of masks that no label stands for): the same map and
+the same refusals as ``masks_to_onehot``, with one volume (plus a 4 MB chunk) in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from segrap_nb import labels as L
+from segrap_nb.errors import DataError
+from segrap_nb.grid import FileGrid
+from segrap_nb.io.counts import iter_voxel_chunks
+from segrap_nb.io.fileref import FileRef
+from segrap_nb.io.nifti import NiftiInfo, read_header, read_nifti
+
+#: The state of a voxel whose masks no label can stand for, whatever comes later.
+DEAD = 255
+
+
+def label_sets(task: int) -> dict[int, frozenset[str]]:
+    """One-hot label -> the set of structures that contain it (official table)."""
+    if task == 2:
+        return {lab: frozenset({name}) for lab, name in L.GTV_LABELS.items()}
+    return dict(L.LABEL_MEMBERSHIP)
+
+
+class StateMachine:
+    """States (sets of masks seen, in ``order``) that can still end as a label, and their tables."""
+
+    def __init__(self, order: Sequence[str], task: int) -> None:
+        sets = label_sets(task)
+        states: list[frozenset[str]] = [frozenset()]
+        for t in range(1, len(order) + 1):
+            prefix = set(order[:t])
+            for members in sets.values():
+                s = frozenset(members & prefix)
+                if s not in states:
+                    states.append(s)
+        if len(states) >= DEAD:  # pragma: no cover - the official table needs about 120
+            raise ValueError(f"{len(states)} states do not fit in uint8")
+        index = {s: i for i, s in enumerate(states)}
+        self.tables: dict[str, np.ndarray] = {}
+        for name in order:
+            table = np.full(256, DEAD, dtype=np.uint8)
+            for s, i in index.items():
+                table[i] = index.get(s | {name}, DEAD)
+            self.tables[name] = table
+        by_set = {members: lab for lab, members in sets.items()}
+        self.final = np.full(256, DEAD, dtype=np.uint8)
+        for s, i in index.items():
+            self.final[i] = 0 if not s else by_set.get(s, DEAD)
+
+
+#: Bytes of a mask file inflated at a time.
+CHUNK_BYTES = 1 << 18
+#: Voxels looked up at a time: ``np.take`` makes an intp copy of its indices (8 bytes per voxel).
+LOOKUP_VOXELS = 1 << 16
+
+
+def _lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = table[values]`` for uint8 arrays, in slices (bounded index temporaries)."""
+    out = out[: values.size]
+    for lo in range(0, values.size, LOOKUP_VOXELS):
+        np.take(table, values[lo : lo + LOOKUP_VOXELS], out=out[lo : lo + LOOKUP_VOXELS], mode="clip")
+
+
+def _add_mask(
+    state_flat: np.ndarray, ref: FileRef, info: NiftiInfo, table: np.ndarray, moved: np.ndarray
+) -> None:
+    """Move every voxel of one mask file (nonzero = inside) to its next state, chunk by chunk.
+
+    ``moved`` is a reused uint8 buffer of :data:`CHUNK_BYTES`.
+    """
+    streamable = info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0
+    chunks: Iterable[tuple[int, np.ndarray]]
+    if streamable:
+        chunks = iter_voxel_chunks(ref, info, CHUNK_BYTES)
+    else:  # another dtype, or scaled: read it whole (rare; the release's masks are uint8)
+        whole = np.not_equal(read_nifti(ref).array.ravel(order="F"), 0).view(np.uint8)
+        chunks = ((lo, whole[lo : lo + CHUNK_BYTES]) for lo in range(0, whole.size, CHUNK_BYTES))
+    for start, chunk in chunks:
+        top = chunk.max(initial=0)
+        if not top:
+            continue
+        inside = chunk.view(bool) if top == 1 else np.not_equal(chunk, 0)  # 0/1 bytes are bools
+        seg = state_flat[start : start + chunk.size]
+        _lookup(table, seg, moved)
+        np.copyto(seg, moved[: seg.size], where=inside)
+
+
+def onehot_from_mask_files(refs: Mapping[str, FileRef], task: int, what: str) -> tuple[np.ndarray, NiftiInfo]:
+    """The uint8 one-hot map (i, j, k order) of ``task`` from every structure's mask file, and the first header.
+
+    Every structure of the task must be in ``refs``, all on one grid (shape and affine). A
+    voxel covered by a combination of masks that no label stands for raises DataError (``what``).
+    """
+    order = list(L.structures(task))
+    missing = [n for n in order if n not in refs]
+    if missing:
+        raise DataError(what, f"masks missing to build the Task00{task} map: {', '.join(missing[:5])}")
+    machine = StateMachine(order, task)
+    grid: FileGrid | None = None
+    first: NiftiInfo | None = None
+    state_flat = np.empty(0, dtype=np.uint8)
+    moved = np.empty(CHUNK_BYTES, dtype=np.uint8)
+    for name in order:
+        info = read_header(refs[name])
+        if len(info.shape) != 3:
+            raise DataError(refs[name], f"expected a 3D mask, header says shape {info.shape}")
+        if grid is None:
+            grid, first = FileGrid(info.shape, info.affine, refs[name].name), info
+            state_flat = np.zeros(int(np.prod(info.shape)), dtype=np.uint8)
+        elif problem := grid.mismatch(info.shape, info.affine):
+            raise DataError(refs[name], f"mask is on another grid than {order[0]}: {problem}")
+        _add_mask(state_flat, refs[name], info, machine.tables[name], moved)
+    assert first is not None
+    bad = 0
+    for lo in range(0, state_flat.size, CHUNK_BYTES):  # states -> labels in place, slab by slab
+        seg = state_flat[lo : lo + CHUNK_BYTES]
+        _lookup(machine.final, seg, moved)
+        seg[:] = moved[: seg.size]
+        bad += int(np.count_nonzero(seg == DEAD))
+    if bad:
+        problem = (
+            f"GTVp and GTVnd overlap in {bad} voxels"
+            if task == 2
+            else f"{bad} voxels are covered by a combination of masks that no one-hot label "
+            "represents (overlaps not in the official table)"
+        )
+        raise DataError(what, problem)
+    return state_flat.reshape(first.shape, order="F"), first

@@ -2,7 +2,7 @@
 
 :func:`segrap_nb.labels.masks_to_onehot` needs every mask in memory at once (45 full-size masks
 are 6 GB as uint8). Here each mask file is inflated chunk by chunk
-(:func:`segrap_nb.io.counts.iter_voxel_chunks`) straight into one uint8 *state* map: a voxel's
+(:class:`segrap_nb.io.counts.NiftiStream`) straight into one uint8 *state* map: a voxel's
 state stands for the set of masks seen so far that cover it. Masks are read in a fixed order,
 so the only sets that can still end as a valid label are prefixes of the labels' member sets
 (the official table); each mask is a 256-entry transition table on the states, any other set is
@@ -20,9 +20,9 @@ import numpy as np
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.grid import FileGrid
-from segrap_nb.io.counts import iter_voxel_chunks
+from segrap_nb.io.counts import NiftiStream
 from segrap_nb.io.fileref import FileRef
-from segrap_nb.io.nifti import NiftiInfo, read_header, read_nifti
+from segrap_nb.io.nifti import NiftiInfo, read_nifti
 
 #: The state of a voxel whose masks no label can stand for, whatever comes later.
 DEAD = 255
@@ -75,19 +75,17 @@ def _lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
         np.take(table, values[lo : lo + LOOKUP_VOXELS], out=out[lo : lo + LOOKUP_VOXELS], mode="clip")
 
 
-def _add_mask(
-    state_flat: np.ndarray, ref: FileRef, info: NiftiInfo, table: np.ndarray, moved: np.ndarray
-) -> None:
+def _add_mask(state_flat: np.ndarray, stream: NiftiStream, table: np.ndarray, moved: np.ndarray) -> None:
     """Move every voxel of one mask file (nonzero = inside) to its next state, chunk by chunk.
 
     ``moved`` is a reused uint8 buffer of :data:`CHUNK_BYTES`.
     """
-    streamable = info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0
+    info = stream.info
     chunks: Iterable[tuple[int, np.ndarray]]
-    if streamable:
-        chunks = iter_voxel_chunks(ref, info, CHUNK_BYTES)
+    if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
+        chunks = stream.chunks(CHUNK_BYTES)
     else:  # another dtype, or scaled: read it whole (rare; the release's masks are uint8)
-        whole = np.not_equal(read_nifti(ref).array.ravel(order="F"), 0).view(np.uint8)
+        whole = np.not_equal(read_nifti(stream.ref).array.ravel(order="F"), 0).view(np.uint8)
         chunks = ((lo, whole[lo : lo + CHUNK_BYTES]) for lo in range(0, whole.size, CHUNK_BYTES))
     for start, chunk in chunks:
         top = chunk.max(initial=0)
@@ -115,15 +113,16 @@ def onehot_from_mask_files(refs: Mapping[str, FileRef], task: int, what: str) ->
     state_flat = np.empty(0, dtype=np.uint8)
     moved = np.empty(CHUNK_BYTES, dtype=np.uint8)
     for name in order:
-        info = read_header(refs[name])
-        if len(info.shape) != 3:
-            raise DataError(refs[name], f"expected a 3D mask, header says shape {info.shape}")
-        if grid is None:
-            grid, first = FileGrid(info.shape, info.affine, refs[name].name), info
-            state_flat = np.zeros(int(np.prod(info.shape)), dtype=np.uint8)
-        elif problem := grid.mismatch(info.shape, info.affine):
-            raise DataError(refs[name], f"mask is on another grid than {order[0]}: {problem}")
-        _add_mask(state_flat, refs[name], info, machine.tables[name], moved)
+        with NiftiStream(refs[name]) as stream:  # header and data from one pass over the file
+            info = stream.info
+            if len(info.shape) != 3:
+                raise DataError(refs[name], f"expected a 3D mask, header says shape {info.shape}")
+            if grid is None:
+                grid, first = FileGrid(info.shape, info.affine, refs[name].name), info
+                state_flat = np.zeros(int(np.prod(info.shape)), dtype=np.uint8)
+            elif problem := grid.mismatch(info.shape, info.affine):
+                raise DataError(refs[name], f"mask is on another grid than {order[0]}: {problem}")
+            _add_mask(state_flat, stream, machine.tables[name], moved)
     assert first is not None
     bad = 0
     for lo in range(0, state_flat.size, CHUNK_BYTES):  # states -> labels in place, slab by slab

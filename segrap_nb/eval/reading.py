@@ -16,6 +16,7 @@ from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.eval.crops import CroppedMask, crop_mask, crop_structures
 from segrap_nb.grid import FileGrid
+from segrap_nb.io.counts import NiftiStream
 from segrap_nb.io.dataset import Case
 from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.nifti import Volume, read_nifti
@@ -103,10 +104,34 @@ def read_structures(
             f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
         )
     out: dict[str, CroppedMask] = {}
+    buffer = np.empty(0, dtype=np.uint8)  # every mask is inflated into this one buffer
     for name in names:
-        vol = _read(case.files[name], side)
+        vol, buffer = _read_mask(case.files[name], side, buffer)
         grid = _on_grid(vol, grid, side)
         out[name] = crop_mask(_inside(vol.array), f"{side} {name}")
         del vol
     assert grid is not None
     return out, grid
+
+
+def _read_mask(ref: FileRef, side: str, buffer: np.ndarray) -> tuple[Volume, np.ndarray]:
+    """A mask file as a Volume viewing ``buffer`` (reused; grown if too small), and the buffer.
+
+    Plain uint8 masks (the release's) are inflated into the buffer with the header read from the
+    same stream; other dtypes go through read_nifti. Errors name the file and the side.
+    """
+    try:
+        with NiftiStream(ref) as stream:
+            info = stream.info
+            if len(info.shape) != 3:
+                raise DataError(ref, f"expected a 3D volume, header says shape {info.shape}")
+            if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
+                total = int(np.prod(info.shape))
+                if buffer.size < total:
+                    buffer = np.empty(total, dtype=np.uint8)
+                array = stream.read_into(buffer)
+                spacing = (info.spacing[0], info.spacing[1], info.spacing[2])
+                return Volume(array, info.affine, spacing, str(ref)), buffer
+    except DataError as exc:
+        raise DataError(exc.source, f"{side}: {exc.problem}") from None
+    return _read(ref, side), buffer

@@ -23,6 +23,10 @@ from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.nifti import Volume, read_nifti
 from segrap_nb.parallel import run_in_order
 
+#: Bytes inflated at a time (one reused buffer); pieces of them scanned at a time (cache-sized).
+SCAN_BYTES = 1 << 20
+PIECE_BYTES = 1 << 16
+
 
 @dataclass
 class Finding:
@@ -99,7 +103,7 @@ def _check_images(report: CaseReport, case: Case) -> FileGrid | None:
             with _opened(ref) as stream:  # decoded to the end in chunks, never held whole
                 info = stream.info
                 if info.dtype.kind != "f":
-                    for _ in stream.chunks():
+                    for _ in stream.chunks(SCAN_BYTES):
                         pass
         except DataError as exc:
             report.error(exc.source, exc.problem)
@@ -123,10 +127,42 @@ def _label_counts(arr: np.ndarray, top: int) -> np.ndarray:
     """Voxels of every value 0..top of a uint8 map (int64), in slabs: no int64 copy of the map."""
     counts = np.zeros(256, dtype=np.int64)
     flat = arr.ravel(order="K")
-    for lo in range(0, flat.size, 1 << 22):
-        part = np.bincount(flat[lo : lo + (1 << 22)], minlength=256)
+    for lo in range(0, flat.size, PIECE_BYTES):  # bincount's intp copy of a slab stays in cache
+        part = np.bincount(flat[lo : lo + PIECE_BYTES], minlength=256)
         counts[: part.size] += part
     return counts[: top + 1]
+
+
+def _read_map(report: CaseReport, ref: FileRef) -> tuple[Volume | None, np.ndarray | None]:
+    """A one-hot map, and for a plain uint8 map its label counts taken while it is inflated (in cache)."""
+    try:
+        with _opened(ref) as stream:
+            info = stream.info
+            if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
+                counts = np.zeros(256, dtype=np.int64)
+
+                def count(part: np.ndarray) -> None:
+                    for lo in range(0, part.size, PIECE_BYTES):
+                        counts[:] += np.bincount(part[lo : lo + PIECE_BYTES], minlength=256)
+
+                out = np.empty(int(np.prod(info.shape)), dtype=np.uint8)
+                array = stream.read_into(out, count)
+                spacing = (info.spacing[0], info.spacing[1], info.spacing[2])
+                return Volume(array, info.affine, spacing, str(ref)), counts
+    except DataError as exc:
+        report.error(exc.source, exc.problem)
+        return None, None
+    vol = read_nifti_reported(report, ref)
+    return vol, None
+
+
+def read_nifti_reported(report: CaseReport, ref: FileRef) -> Volume | None:
+    """read_nifti, its DataError recorded in the report (None then)."""
+    try:
+        return read_nifti(ref)
+    except DataError as exc:
+        report.error(exc.source, exc.problem)
+        return None
 
 
 def _check_maps(
@@ -137,10 +173,10 @@ def _check_maps(
     for task in (1, 2):
         if task not in case.onehot:
             continue
-        vol = _read(report, case, "", task)
+        top = L.max_label(task)
+        vol, counted = _read_map(report, case.onehot[task])
         if vol is None:
             continue
-        top = L.max_label(task)
         if vol.array.dtype.kind not in "iu":
             report.error(vol.source, f"one-hot map has dtype {vol.array.dtype}, expected integers")
             continue
@@ -154,7 +190,7 @@ def _check_maps(
             report.error(vol.source, problem)
             continue
         arr = vol.array.astype(np.uint8, copy=False)
-        counts = _label_counts(arr, top)
+        counts = counted[: top + 1] if counted is not None else _label_counts(arr, top)
         absent = sorted(set(range(1, top + 1)) - set(np.flatnonzero(counts).tolist()))
         if absent:
             names = ", ".join(f"{k} {L.label_names(task)[k]}" for k in absent)
@@ -182,15 +218,19 @@ def _scan_mask(stream: NiftiStream, against: np.ndarray | None, lut: np.ndarray)
         return _MaskScan(set(np.unique(arr).tolist()), int(np.count_nonzero(inside)), agreed)
     scan = _MaskScan()
     flat = None if against is None else against.ravel(order="F")  # the file's voxel order
-    for start, chunk in stream.chunks():
-        top = int(chunk.max(initial=0))
-        if not top:
+    for start, chunk in stream.chunks(SCAN_BYTES):
+        if not chunk.max(initial=0):
             continue
-        scan.values.update(np.unique(chunk).tolist() if top > 1 else (1,))
-        where = np.flatnonzero(chunk)
-        scan.inside += where.size
-        if flat is not None:
-            scan.agreed += int(np.count_nonzero(lut[flat[where + start]]))
+        for lo in range(0, chunk.size, PIECE_BYTES):  # voxel indices only where the mask is
+            piece = chunk[lo : lo + PIECE_BYTES]
+            top = int(piece.max(initial=0))
+            if not top:
+                continue
+            scan.values.update(np.unique(piece).tolist() if top > 1 else (1,))
+            where = np.flatnonzero(piece)
+            scan.inside += where.size
+            if flat is not None:
+                scan.agreed += int(np.count_nonzero(lut[flat[start + lo : start + lo + piece.size][where]]))
     if scan.inside < int(np.prod(info.shape)):  # some voxel is 0
         scan.values.add(0)
     return scan

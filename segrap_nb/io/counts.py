@@ -125,12 +125,13 @@ class NiftiStream:
             except Exception:  # closing a broken stream: the read error was raised already
                 pass
 
-    def read_into(self, out: np.ndarray) -> np.ndarray:
+    def read_into(self, out: np.ndarray, each: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
         """Inflate the whole data block into ``out`` (a reused uint8 buffer, grown if too small).
 
         Returns the voxels as an array of the file's dtype and shape ((i, j, k), Fortran order)
         that views ``out``'s memory: reading mask after mask into one buffer spares the page
         faults of a fresh full-size array per file (more than the inflating itself costs).
+        ``each`` is called on every newly filled slice of bytes while it is still in cache.
         """
         ref, info = self.ref, self.info
         total = int(np.prod(info.shape)) * info.dtype.itemsize
@@ -146,10 +147,14 @@ class NiftiStream:
             skip -= got
         out[: len(pre)] = np.frombuffer(pre, dtype=np.uint8)
         done = len(pre)
+        if each is not None and done:
+            each(out[:done])
         while done < total:  # 1 MB at a time: the reader's own temporary stays small
             got = _read_guarded(ref, self._stream.readinto, view[done : min(done + (1 << 20), total)])  # type: ignore[attr-defined]
             if not got:
                 break
+            if each is not None:
+                each(out[done : done + got])
             done += got
         if done < total:
             raise DataError(ref, f"data block too short: {done} of {total} bytes (truncated file?)")

@@ -27,11 +27,14 @@ import numpy as np
 
 try:  # ISA-L is the fastest gzip decoder on PyPI; fall back to the standard library.
     from isal import igzip as _gzip
+    from isal.igzip import READ_BUFFER_SIZE as _READ_BUFFER_SIZE
+    from isal.isal_zlib import _GzipReader
 
     GZIP_BACKEND = "isal"
 except ImportError:  # pragma: no cover - exercised only without python-isal
     import gzip as _gzip  # type: ignore[no-redef]
 
+    _GzipReader = None  # type: ignore[assignment,misc]
     GZIP_BACKEND = "zlib"
 
 from segrap_nb.errors import DataError
@@ -89,6 +92,15 @@ def open_stream(ref: FileRef) -> Iterator[IO[bytes]]:
     with ref.open() as raw:
         if not ref.name.endswith(".gz"):
             yield raw
+            return
+        if _GzipReader is not None:
+            # ISA-L's own reader (what igzip.GzipFile wraps in a BufferedReader): its readinto
+            # inflates straight into the caller's buffer, with no intermediate bytes object.
+            reader = _GzipReader(raw, _READ_BUFFER_SIZE)  # type: ignore[arg-type]
+            try:
+                yield reader  # type: ignore[misc]  # a raw binary stream
+            finally:
+                reader.close()
             return
         with _gzip.GzipFile(fileobj=raw, mode="rb") as stream:
             yield stream  # type: ignore[misc]  # a GzipFile is a binary stream

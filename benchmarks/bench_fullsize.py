@@ -301,6 +301,9 @@ def main() -> None:
         print(
             f"data: {data} ({len(SegRapDataset(data))} full-size cases); floor = ISA-L inflate CPU time, one thread"
         )
+        load = os.getloadavg()[0]
+        busy = " (busy: trust CPU/floor, not wall)" if load > 1.5 else ""
+        print(f"load average {load:.1f} on {os.cpu_count()} cores{busy}")
         print(
             f"{'item':44s} {'wall s':>7s} {'CPU s':>7s} {'peak MB':>8s} {'floor s':>8s} "
             f"{'wall/floor':>10s} {'CPU/floor':>9s}  target"

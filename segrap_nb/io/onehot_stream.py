@@ -63,22 +63,17 @@ class StateMachine:
 
 
 #: Bytes of a mask file inflated at a time.
-CHUNK_BYTES = 1 << 18
+CHUNK_BYTES = 1 << 20
 #: Voxels looked up at a time: ``np.take`` makes an intp copy of its indices (8 bytes per voxel).
 LOOKUP_VOXELS = 1 << 16
-
-
-def _lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
-    """``out[:] = table[values]`` for uint8 arrays, in slices (bounded index temporaries)."""
-    out = out[: values.size]
-    for lo in range(0, values.size, LOOKUP_VOXELS):
-        np.take(table, values[lo : lo + LOOKUP_VOXELS], out=out[lo : lo + LOOKUP_VOXELS], mode="clip")
+_max = np.maximum.reduce  # ndarray.max without its Python wrapper (called once per chunk)
 
 
 def _add_mask(state_flat: np.ndarray, stream: NiftiStream, table: np.ndarray, moved: np.ndarray) -> None:
     """Move every voxel of one mask file (nonzero = inside) to its next state, chunk by chunk.
 
-    ``moved`` is a reused uint8 buffer of :data:`CHUNK_BYTES`.
+    ``moved`` is a reused uint8 buffer of :data:`LOOKUP_VOXELS`; only the pieces of a chunk
+    that hold a voxel of the mask are looked up.
     """
     info = stream.info
     chunks: Iterable[tuple[int, np.ndarray]]
@@ -88,13 +83,18 @@ def _add_mask(state_flat: np.ndarray, stream: NiftiStream, table: np.ndarray, mo
         whole = np.not_equal(read_nifti(stream.ref).array.ravel(order="F"), 0).view(np.uint8)
         chunks = ((lo, whole[lo : lo + CHUNK_BYTES]) for lo in range(0, whole.size, CHUNK_BYTES))
     for start, chunk in chunks:
-        top = chunk.max(initial=0)
-        if not top:
+        if not _max(chunk):
             continue
-        inside = chunk.view(bool) if top == 1 else np.not_equal(chunk, 0)  # 0/1 bytes are bools
-        seg = state_flat[start : start + chunk.size]
-        _lookup(table, seg, moved)
-        np.copyto(seg, moved[: seg.size], where=inside)
+        for lo in range(0, chunk.size, LOOKUP_VOXELS):
+            piece = chunk[lo : lo + LOOKUP_VOXELS]
+            top = _max(piece)
+            if not top:
+                continue
+            inside = piece.view(bool) if top == 1 else np.not_equal(piece, 0)  # 0/1 bytes are bools
+            seg = state_flat[start + lo : start + lo + piece.size]
+            out = moved[: seg.size]
+            np.take(table, seg, out=out, mode="clip")
+            np.copyto(seg, out, where=inside)
 
 
 def onehot_from_mask_files(refs: Mapping[str, FileRef], task: int, what: str) -> tuple[np.ndarray, NiftiInfo]:
@@ -111,7 +111,7 @@ def onehot_from_mask_files(refs: Mapping[str, FileRef], task: int, what: str) ->
     grid: FileGrid | None = None
     first: NiftiInfo | None = None
     state_flat = np.empty(0, dtype=np.uint8)
-    moved = np.empty(CHUNK_BYTES, dtype=np.uint8)
+    moved = np.empty(LOOKUP_VOXELS, dtype=np.uint8)
     for name in order:
         with NiftiStream(refs[name]) as stream:  # header and data from one pass over the file
             info = stream.info
@@ -127,8 +127,10 @@ def onehot_from_mask_files(refs: Mapping[str, FileRef], task: int, what: str) ->
     bad = 0
     for lo in range(0, state_flat.size, CHUNK_BYTES):  # states -> labels in place, slab by slab
         seg = state_flat[lo : lo + CHUNK_BYTES]
-        _lookup(machine.final, seg, moved)
-        seg[:] = moved[: seg.size]
+        for at in range(0, seg.size, LOOKUP_VOXELS):
+            piece = seg[at : at + LOOKUP_VOXELS]
+            np.take(machine.final, piece, out=moved[: piece.size], mode="clip")
+            piece[:] = moved[: piece.size]
         bad += int(np.count_nonzero(seg == DEAD))
     if bad:
         problem = (

@@ -168,3 +168,35 @@ def write_head_release(root: Path, n: int = 4, affine=HEAD_AFFINE, shape=HEAD_SH
         plain, contrast, t1, t2 = head_case(i, shape, spacing)
         write_release_case(root, cid, plain, contrast, t1, t2, affine, masks=False)
     return root
+
+
+# -- masks ---------------------------------------------------------------------------------------
+MASKS_SHAPE = (128, 128, 64)  # (i, j, k); one uint8 mask is 1 MiB
+
+
+def masks_onehot(shape=MASKS_SHAPE) -> np.ndarray:
+    """A Task001 map in which every one of the 54 labels is a box (9 x 8 x 4 voxels), all present."""
+    t1 = np.zeros(shape, np.uint8)
+    slots = [
+        (i, j, k)
+        for k in range(0, shape[2] - 4, 6)
+        for j in range(0, shape[1] - 8, 10)
+        for i in range(0, shape[0] - 9, 11)
+    ]
+    for lab, (i, j, k) in zip(sorted(L.ONEHOT_LABELS), slots):
+        t1[i : i + 9, j : j + 8, k : k + 4] = lab
+    return t1
+
+
+def write_masks_case(root: Path, case_id: str = "segrap_0000", shape=MASKS_SHAPE) -> np.ndarray:
+    """One case with both CTs and its 47 mask files but no one-hot maps (release layout); returns its Task001 map."""
+    t1 = masks_onehot(shape)
+    t2 = np.zeros(shape, np.uint8)
+    t2[2:12, 70:78, 2:10] = 1
+    write_release_case(
+        root, case_id, np.zeros(shape, np.int16), np.zeros(shape, np.int16), t1, t2, TINY_AFFINE
+    )
+    import shutil
+
+    shutil.rmtree(root / ONEHOT_DIR)
+    return t1

@@ -120,3 +120,24 @@ def test_both_byte_orders_and_nifti_versions(tmp_path, klass, endianness, dtype)
     assert np.array_equal(vol.array, np.asanyarray(nib.load(path).dataobj))
     assert np.allclose(vol.affine, AFFINE, atol=1e-5)
     assert read_header(path).shape == (5, 4, 3)
+
+
+def test_nifti_stream_reads_header_and_voxels_in_one_pass(tmp_path):
+    from segrap_nb.io.counts import NiftiStream
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(-1000, 1000, (30, 20, 7)).astype(np.int16)
+    path = tmp_path / "ct.nii.gz"
+    write_nifti(path, arr, np.diag([0.5, 0.5, 3.0, 1.0]))
+    with NiftiStream(path) as stream:
+        assert stream.info.shape == (30, 20, 7)
+        got = b"".join(chunk.tobytes() for _, chunk in stream.chunks(1000))  # chunks cut through voxels
+    assert np.array_equal(np.frombuffer(got, np.int16).reshape(arr.shape, order="F"), arr)
+    with NiftiStream(path) as stream:
+        buffer = np.empty(5, np.uint8)  # too small: grown
+        assert np.array_equal(stream.read_into(buffer), arr)
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(DataError, match="ct.nii.gz: truncated gzip stream"):
+        with NiftiStream(path) as stream:
+            for _ in stream.chunks():
+                pass

@@ -387,3 +387,21 @@ def test_count_labels_streams_in_chunks_and_names_bad_files(synthetic, tmp_path)
     garbage.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 10 + b"definitely not deflate" * 50)
     with pytest.raises(stats.DataError, match="garbage.nii.gz: "):
         count_labels(garbage)
+
+
+def test_empty_mask_is_counted_not_an_error(dataset_copy, capsys):
+    # A real N0 patient: GTVnd.nii.gz is all zero (no one-hot maps: the masks are counted).
+    root, _ = dataset_copy
+    shutil.rmtree(root / ONEHOT_DIR)
+    gtvnd = root / IMAGES_DIR / "segrap_0002" / "GTVnd.nii.gz"
+    write_nifti(gtvnd, np.zeros(SHAPE, np.uint8), stats_affine())
+    result = _run(root)
+    assert result.problems == [] and result.skipped == []
+    empty = result.empty_structures()
+    assert ("segrap_0002", 2, "GTVnd") in set(empty.itertuples(index=False, name=None))
+    assert not ((empty["case"] != "segrap_0002") & (empty["structure"] == "GTVnd")).any()
+    gtv = result.gtv.set_index("name")
+    assert gtv.loc["GTVnd", "cases"] == 2 and gtv.loc["GTVp", "cases"] == 3
+    assert "empty structure masks, counted as absent, not errors" in result.summary()
+    assert main(["stats", str(root), "--out", str(root.parent / "out"), "--no-cache", "--workers", "1"]) == 0
+    assert "empty structure masks" in capsys.readouterr().out

@@ -156,3 +156,42 @@ def test_bad_zip_is_one_line_not_a_traceback(tmp_path, capsys):
     assert code == 2
     assert len(err) == 1
     assert "not a readable zip file" in err[0]
+
+
+def test_empty_mask_is_information_not_error(tiny_copy, capsys):
+    # A real N0 patient: GTVnd.nii.gz is all zero, and so is label 2 of the Task002 map.
+    case = tiny_copy / IMAGES_DIR / "segrap_0002"
+    t2_path = tiny_copy / ONEHOT_DIR / "Task002" / "segrap_0002.nii.gz"
+    t2 = read_nifti(t2_path).array.copy()
+    t2[t2 == 2] = 0
+    write_nifti(t2_path, t2, TINY_AFFINE)
+    write_nifti(case / "GTVnd.nii.gz", np.zeros_like(t2), TINY_AFFINE)
+    assert main(["validate", str(tiny_copy)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(
+        line.endswith("segrap_0002/GTVnd.nii.gz: empty mask: no voxel of GTVnd in this case (info)")
+        for line in out
+    )
+    assert any(
+        line.endswith("segrap_0002.nii.gz: labels absent from this case: 2 GTVnd (info)") for line in out
+    )
+    assert out[-1] == "checked 3 cases: 3 ok, 0 with errors; 0 errors, 2 information lines"
+
+
+def test_every_file_is_decoded_once(tiny_release, monkeypatch):
+    from segrap_nb.analysis.validate import check_case
+    from segrap_nb.io.dataset import SegRapDataset
+    from segrap_nb.io.fileref import FileRef
+
+    opened: list[str] = []
+    original = FileRef.open
+
+    def counting(self):
+        opened.append(str(self))
+        return original(self)
+
+    monkeypatch.setattr(FileRef, "open", counting)
+    case = SegRapDataset(tiny_release)["segrap_0001"]
+    assert check_case(case, True, True).findings == []
+    assert len(opened) == 2 + 45 + 2 + 2  # two CTs, 47 masks, two maps
+    assert len(set(opened)) == len(opened)

@@ -317,6 +317,17 @@ def label_table(volumes: pd.DataFrame, task: int = 1) -> pd.DataFrame:
     return out[LABEL_COLUMNS]
 
 
+def empty_structures(volumes: pd.DataFrame) -> pd.DataFrame:
+    """(case, task, structure) of every structure whose one-hot labels hold no voxel in a case."""
+    rows = []
+    for (case, task), part in volumes.groupby(["case", "task"], sort=True):
+        voxels = dict(zip(part["label"], part["voxels"]))
+        for name in L.structures(int(task)):
+            if not any(voxels.get(lab, 0) for lab in L.labels_of(name, int(task))):
+                rows.append((case, int(task), name))
+    return pd.DataFrame(rows, columns=["case", "task", "structure"])
+
+
 def class_fractions(volumes: pd.DataFrame, task: int = 1) -> pd.DataFrame:
     """Per label (0 = background): voxels summed over cases and their fraction of all voxels."""
     rows = volumes[volumes["task"] == task]
@@ -463,7 +474,18 @@ class StatsResult:
         )
         if self.skipped:
             text += f", {len(self.skipped)} skipped ({len(self.problems)} problems)"
+        empty = self.empty_structures()
+        if len(empty):
+            first = empty.iloc[0]
+            text += (
+                f"; {len(empty)} empty structure masks, counted as absent, not errors "
+                f"(e.g. {first['structure']} in {first['case']})"
+            )
         return text
+
+    def empty_structures(self) -> pd.DataFrame:
+        """(case, task, structure) of every structure with no voxel in a processed case (e.g. GTVnd of an N0 patient)."""
+        return empty_structures(self.volumes)
 
     def tables(self) -> dict[str, pd.DataFrame]:  # keys: TABLE_NAMES
         """File name -> table, as :meth:`write` writes them."""

@@ -16,9 +16,15 @@ import numpy as np
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.grid import FileGrid
+from segrap_nb.io.counts import NiftiStream
 from segrap_nb.io.dataset import IMAGE_KEYS, Case, SegRapDataset
+from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.nifti import Volume, read_nifti
 from segrap_nb.parallel import run_in_order
+
+#: Bytes inflated at a time (one reused buffer); pieces of them scanned at a time (cache-sized).
+SCAN_BYTES = 1 << 20
+PIECE_BYTES = 1 << 16
 
 
 @dataclass
@@ -63,6 +69,15 @@ def _read(report: CaseReport, case: Case, key: str, task: int | None = None) -> 
         return None
 
 
+def _opened(ref: FileRef) -> NiftiStream:
+    """A NiftiStream whose header is checked as :func:`read_nifti` checks it (3D)."""
+    stream = NiftiStream(ref)
+    if len(stream.info.shape) != 3:
+        stream.close()
+        raise DataError(ref, f"expected a 3D volume, header says shape {stream.info.shape}")
+    return stream
+
+
 def _check_presence(report: CaseReport, case: Case, expect_images: bool, expect_onehot: bool) -> None:
     """Report every expected file that the case lacks."""
     cid = case.case_id
@@ -77,37 +92,96 @@ def _check_presence(report: CaseReport, case: Case, expect_images: bool, expect_
 
 
 def _check_images(report: CaseReport, case: Case) -> FileGrid | None:
-    """Read both CTs: dtype, and the contrast CT on the plain CT's grid; returns that grid."""
+    """Decode both CTs (streamed: never held): dtype, and the contrast CT on the plain CT's grid."""
     grid: FileGrid | None = None
     for key in IMAGE_KEYS:
         if key not in case.files:
             continue
-        vol = _read(report, case, key)
-        if vol is None:
+        ref = case.files[key]
+        try:
+            with _opened(ref) as stream:  # decoded to the end in chunks, never held whole
+                info = stream.info
+                if info.dtype.kind != "f":
+                    for _ in stream.chunks(SCAN_BYTES):
+                        pass
+        except DataError as exc:
+            report.error(exc.source, exc.problem)
             continue
-        if vol.array.dtype.kind not in "iuf":
-            report.error(vol.source, f"unexpected dtype {vol.array.dtype} for a CT")
+        # NaN/inf must be found in a float CT: read_nifti checks every voxel (a rare layout).
+        if info.dtype.kind == "f" and _read(report, case, key) is None:
+            continue
+        scaled = info.slope != 1.0 or info.inter != 0.0
+        kind = "f" if scaled else info.dtype.kind  # read_nifti gives float32 for a scaled file
+        if kind not in "iuf":
+            dtype = np.dtype(np.float32) if scaled else info.dtype.newbyteorder("=")
+            report.error(str(ref), f"unexpected dtype {dtype} for a CT")
         if grid is None:
-            grid = FileGrid(tuple(vol.shape), vol.affine, f"{key}.nii.gz")
-        elif problem := grid.mismatch(vol.shape, vol.affine):
-            report.error(vol.source, problem)
+            grid = FileGrid(tuple(info.shape), info.affine, f"{key}.nii.gz")
+        elif problem := grid.mismatch(info.shape, info.affine):
+            report.error(str(ref), problem)
     return grid
 
 
-def _check_maps(report: CaseReport, case: Case, grid: FileGrid | None) -> dict[int, np.ndarray]:
-    """Read the one-hot maps: integer labels in range, on the CT's grid; returns the good ones."""
-    maps: dict[int, np.ndarray] = {}
+def _label_counts(arr: np.ndarray, top: int) -> np.ndarray:
+    """Voxels of every value 0..top of a uint8 map (int64), in slabs: no int64 copy of the map."""
+    counts = np.zeros(256, dtype=np.int64)
+    flat = arr.ravel(order="K")
+    for lo in range(0, flat.size, PIECE_BYTES):  # bincount's intp copy of a slab stays in cache
+        part = np.bincount(flat[lo : lo + PIECE_BYTES], minlength=256)
+        counts[: part.size] += part
+    return counts[: top + 1]
+
+
+def _read_map(report: CaseReport, ref: FileRef) -> tuple[Volume | None, np.ndarray | None]:
+    """A one-hot map, and for a plain uint8 map its label counts taken while it is inflated (in cache)."""
+    try:
+        with _opened(ref) as stream:
+            info = stream.info
+            if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
+                counts = np.zeros(256, dtype=np.int64)
+
+                def count(part: np.ndarray) -> None:
+                    for lo in range(0, part.size, PIECE_BYTES):
+                        counts[:] += np.bincount(part[lo : lo + PIECE_BYTES], minlength=256)
+
+                out = np.empty(int(np.prod(info.shape)), dtype=np.uint8)
+                array = stream.read_into(out, count)
+                spacing = (info.spacing[0], info.spacing[1], info.spacing[2])
+                return Volume(array, info.affine, spacing, str(ref)), counts
+    except DataError as exc:
+        report.error(exc.source, exc.problem)
+        return None, None
+    vol = read_nifti_reported(report, ref)
+    return vol, None
+
+
+def read_nifti_reported(report: CaseReport, ref: FileRef) -> Volume | None:
+    """read_nifti, its DataError recorded in the report (None then)."""
+    try:
+        return read_nifti(ref)
+    except DataError as exc:
+        report.error(exc.source, exc.problem)
+        return None
+
+
+def _check_maps(
+    report: CaseReport, case: Case, grid: FileGrid | None
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Read the one-hot maps: integer labels in range, on the CT's grid; returns the good ones and their label counts."""
+    maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for task in (1, 2):
         if task not in case.onehot:
             continue
-        vol = _read(report, case, "", task)
+        top = L.max_label(task)
+        vol, counted = _read_map(report, case.onehot[task])
         if vol is None:
             continue
-        top = L.max_label(task)
         if vol.array.dtype.kind not in "iu":
             report.error(vol.source, f"one-hot map has dtype {vol.array.dtype}, expected integers")
             continue
-        vmax, vmin = int(vol.array.max()), int(vol.array.min())
+        vmax = int(vol.array.max())
+        # a uint8 map within range needs no minimum (one pass fewer over 131 M voxels)
+        vmin = 0 if vol.array.dtype == np.uint8 and vmax <= top else int(vol.array.min())
         if vmin < 0 or vmax > top:
             report.error(vol.source, f"label values {vmin}..{vmax} out of range 0..{top}")
             continue
@@ -115,45 +189,96 @@ def _check_maps(report: CaseReport, case: Case, grid: FileGrid | None) -> dict[i
             report.error(vol.source, problem)
             continue
         arr = vol.array.astype(np.uint8, copy=False)
-        present = np.flatnonzero(np.bincount(arr.ravel(), minlength=top + 1))
-        absent = sorted(set(range(1, top + 1)) - set(present.tolist()))
+        counts = counted[: top + 1] if counted is not None else _label_counts(arr, top)
+        absent = sorted(set(range(1, top + 1)) - set(np.flatnonzero(counts).tolist()))
         if absent:
             names = ", ".join(f"{k} {L.label_names(task)[k]}" for k in absent)
             report.info(vol.source, f"labels absent from this case: {names}")
-        maps[task] = arr
+        maps[task] = (arr, counts)
     return maps
 
 
-def _check_masks(report: CaseReport, case: Case, grid: FileGrid | None, maps: dict[int, np.ndarray]) -> None:
-    """Read each mask: binary, on the CT's grid, equal to its one-hot labels (official table)."""
+@dataclass
+class _MaskScan:
+    """What one streamed pass over a mask file found: its values, voxels inside, and those the map agrees on."""
+
+    values: set[int] = field(default_factory=set)
+    inside: int = 0
+    agreed: int = 0
+
+
+def _scan_mask(stream: NiftiStream, against: np.ndarray | None, lut: np.ndarray) -> _MaskScan:
+    """One pass over a mask file: values present, voxels > 0, and how many of them ``lut[against]`` holds."""
+    info = stream.info
+    if not (info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0):
+        arr = read_nifti(stream.ref).array  # not plain uint8: read it whole (rare)
+        inside = arr.astype(bool)
+        agreed = 0 if against is None else int(np.count_nonzero(lut[against] & inside))
+        return _MaskScan(set(np.unique(arr).tolist()), int(np.count_nonzero(inside)), agreed)
+    scan = _MaskScan()
+    flat = None if against is None else against.ravel(order="F")  # the file's voxel order
+    for start, chunk in stream.chunks(SCAN_BYTES):
+        if not chunk.max(initial=0):
+            continue
+        for lo in range(0, chunk.size, PIECE_BYTES):  # voxel indices only where the mask is
+            piece = chunk[lo : lo + PIECE_BYTES]
+            top = int(piece.max(initial=0))
+            if not top:
+                continue
+            scan.values.update(np.unique(piece).tolist() if top > 1 else (1,))
+            where = np.flatnonzero(piece)
+            scan.inside += where.size
+            if flat is not None:
+                scan.agreed += int(np.count_nonzero(lut[flat[start + lo : start + lo + piece.size][where]]))
+    if scan.inside < int(np.prod(info.shape)):  # some voxel is 0
+        scan.values.add(0)
+    return scan
+
+
+def _check_masks(
+    report: CaseReport, case: Case, grid: FileGrid | None, maps: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Decode each mask once (streamed): binary, on the CT's grid, equal to its one-hot labels, empty or not."""
     for name in (*L.OAR_NAMES, *L.GTV_NAMES):
         if name not in case.files:
             continue
-        vol = _read(report, case, name)
-        if vol is None:
-            continue
-        if grid is not None and (problem := grid.mismatch(vol.shape, vol.affine)):
-            report.error(vol.source, problem)
-            continue
-        values = np.unique(vol.array)
-        if not np.isin(values, (0, 1)).all():
-            report.error(vol.source, f"mask is not binary (values {values[:6].tolist()})")
-            continue
+        ref = case.files[name]
         task = 2 if name in L.GTV_NAMES else 1
+        labels = L.labels_of(name, task)
+        lut = np.zeros(256, dtype=bool)
+        lut[list(labels)] = True
+        try:
+            with _opened(ref) as stream:  # header and voxels from one pass: decoded once
+                info = stream.info
+                on_grid = grid is None or not grid.mismatch(info.shape, info.affine)
+                fits = task in maps and on_grid and maps[task][0].shape == info.shape
+                scan = _scan_mask(stream, maps[task][0] if fits else None, lut)
+        except DataError as exc:
+            report.error(exc.source, exc.problem)
+            continue
+        if grid is not None and (problem := grid.mismatch(info.shape, info.affine)):
+            report.error(str(ref), problem)
+            continue
+        values = sorted(scan.values)
+        if not set(values) <= {0, 1}:
+            report.error(str(ref), f"mask is not binary (values {values[:6]})")
+            continue
+        if scan.inside == 0:
+            report.info(str(ref), f"empty mask: no voxel of {name} in this case")
         if task not in maps:
             continue
-        if maps[task].shape != vol.shape:
-            report.error(vol.source, f"shape {vol.shape} differs from the one-hot map's")
+        if maps[task][0].shape != info.shape:
+            report.error(str(ref), f"shape {info.shape} differs from the one-hot map's")
             continue
-        expected = L.structure_mask(maps[task], name, task)
-        diff = int(np.count_nonzero(expected != vol.array.astype(bool)))
+        expected = int(maps[task][1][list(labels)].sum())  # voxels of the structure in the map
+        diff = scan.inside + expected - 2 * scan.agreed  # |mask XOR map|: the voxels they disagree on
         if diff:
-            labs = "+".join(str(k) for k in L.labels_of(name, task))
-            report.error(vol.source, f"differs from one-hot labels {labs} of Task00{task} in {diff} voxels")
+            labs = "+".join(str(k) for k in labels)
+            report.error(str(ref), f"differs from one-hot labels {labs} of Task00{task} in {diff} voxels")
 
 
 def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseReport:
-    """Run every check on one case (reads each file once; one file in memory besides the maps)."""
+    """Run every check on one case (decodes each file once; only the one-hot maps are held whole)."""
     report = CaseReport(case.case_id)
     _check_presence(report, case, expect_images, expect_onehot)
     grid = _check_images(report, case)

@@ -18,6 +18,7 @@ from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.eval.crops import CroppedMask, crop_mask, crop_structures
 from segrap_nb.grid import GRID_ATOL_MM, FileGrid
+from segrap_nb.io.counts import NiftiStream
 from segrap_nb.io.dataset import Case
 from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.mha import iter_structure_channels
@@ -106,10 +107,11 @@ def read_structures(
             f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
         )
     out: dict[str, CroppedMask] = {}
+    buffer = np.empty(0, dtype=np.uint8)  # every mask is inflated into this one buffer
     for name in names:
-        vol = _read(case.files[name], side)
+        vol, buffer, slabs = _read_mask(case.files[name], side, buffer)
         grid = _on_grid(vol, grid, side)
-        out[name] = crop_mask(_inside(vol.array), f"{side} {name}")
+        out[name] = _crop(vol.array, slabs, f"{side} {name}")
         del vol
     assert grid is not None
     return out, grid
@@ -136,3 +138,52 @@ def read_structures_4d(path: str | os.PathLike, task: int, grid: FileGrid) -> di
         return {name: crop_mask(channel, f"--pred {name}") for name, channel in zip(names, channels)}
     except DataError as exc:
         raise DataError(exc.source, f"--pred: {exc.problem}") from None
+
+
+def _read_mask(ref: FileRef, side: str, buffer: np.ndarray) -> tuple[Volume, np.ndarray, slice | None]:
+    """A mask file as a Volume viewing ``buffer`` (reused; grown if too small), the buffer, and its k range.
+
+    Plain uint8 masks (the release's) are inflated into the buffer with the header read from the
+    same stream, and the range of slices (last axis) holding a nonzero voxel is found while each
+    slice is still in cache (``slice(0, 0)``: empty). Other dtypes go through read_nifti (range
+    None). Errors name the file and the side.
+    """
+    try:
+        with NiftiStream(ref) as stream:
+            info = stream.info
+            if len(info.shape) != 3:
+                raise DataError(ref, f"expected a 3D volume, header says shape {info.shape}")
+            if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
+                total = int(np.prod(info.shape))
+                if buffer.size < total:
+                    buffer = np.empty(total, dtype=np.uint8)
+                plane = max(1, info.shape[0] * info.shape[1])  # bytes per slice k (Fortran order)
+                hits: list[int] = []
+                seen = [0]
+
+                def note(part: np.ndarray) -> None:
+                    start = seen[0]
+                    seen[0] += part.size
+                    if part.max(initial=0):
+                        hits.extend((start // plane, (start + part.size - 1) // plane + 1))
+
+                array = stream.read_into(buffer, note)
+                spacing = (info.spacing[0], info.spacing[1], info.spacing[2])
+                slabs = slice(min(hits), max(hits)) if hits else slice(0, 0)
+                return Volume(array, info.affine, spacing, str(ref)), buffer, slabs
+    except DataError as exc:
+        raise DataError(exc.source, f"{side}: {exc.problem}") from None
+    return _read(ref, side), buffer, None
+
+
+def _crop(array: np.ndarray, slabs: slice | None, what: str) -> CroppedMask:
+    """crop_mask of a mask (nonzero = inside), searching its box only in the slices ``slabs`` (None: all)."""
+    if slabs is None or array.ndim != 3:
+        return crop_mask(_inside(array), what)
+    if slabs.start >= slabs.stop:
+        return CroppedMask(tuple(array.shape), None, np.zeros((0, 0, 0), bool))
+    part = crop_mask(array[:, :, slabs], what)
+    if part.box is None:
+        return CroppedMask(tuple(array.shape), None, part.crop)
+    box = (*part.box[:2], slice(part.box[2].start + slabs.start, part.box[2].stop + slabs.start))
+    return CroppedMask(tuple(array.shape), box, part.crop)

@@ -26,6 +26,7 @@ from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.nifti import NiftiInfo, Volume, read_header, read_nifti
+from segrap_nb.io.onehot_stream import onehot_from_mask_files
 
 IMAGES_DIR = "SegRap2023_Training_Set_120cases"
 ONEHOT_DIR = "SegRap2023_Training_Set_120cases_OneHot_Labels"
@@ -98,13 +99,11 @@ class Case:
                 f"{self.case_id} Task00{task}",
                 f"no one-hot map, and masks missing to build it: {', '.join(missing[:5])}",
             )
-        vols = {n: read_nifti(self.files[n]) for n in names}
-        first = vols[names[0]]
-        try:
-            arr = L.masks_to_onehot({n: v.array for n, v in vols.items()}, task)
-        except L.ConversionError as exc:
-            raise DataError(f"{self.case_id} masks", str(exc)) from None
-        return Volume(arr, first.affine, first.spacing, f"{self.case_id} masks -> Task00{task}")
+        # Streamed one mask at a time into one uint8 map: 45 full-size masks never sit in memory.
+        refs = {n: self.files[n] for n in names}
+        arr, first = onehot_from_mask_files(refs, task, f"{self.case_id} masks")
+        spacing = (first.spacing[0], first.spacing[1], first.spacing[2])
+        return Volume(arr, first.affine, spacing, f"{self.case_id} masks -> Task00{task}")
 
 
 class SegRapDataset:

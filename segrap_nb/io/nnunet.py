@@ -46,6 +46,7 @@ from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.grid import grid_mismatch
 from segrap_nb.io.atomic import atomic_open
+from segrap_nb.io.counts import NiftiStream
 from segrap_nb.io.dataset import Case, SegRapDataset
 from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.guards import (
@@ -56,7 +57,7 @@ from segrap_nb.io.guards import (
     refuse_overlap,
     write_errors,
 )
-from segrap_nb.io.nifti import Volume, read_nifti, write_nifti
+from segrap_nb.io.nifti import read_nifti, write_nifti
 from segrap_nb.progress import progress_bar
 
 #: nnU-Net dataset id used when none is given, per task.
@@ -270,21 +271,37 @@ def _is_our_json(path: Path) -> bool:
         return False
 
 
+def _checked_ct(ref: FileRef) -> tuple[tuple[int, ...], np.ndarray]:
+    """Decode a CT to the end (3D, complete; a float CT also finite) without holding it; its grid."""
+    with NiftiStream(ref) as stream:
+        info = stream.info
+        if len(info.shape) != 3:
+            raise DataError(ref, f"expected a 3D volume, header says shape {info.shape}")
+        if info.dtype.kind != "f":
+            for _ in stream.chunks(1 << 20):  # integers cannot be NaN: only completeness to check
+                pass
+            return tuple(info.shape), info.affine
+    vol = read_nifti(ref)  # a float CT: read_nifti checks every voxel is finite (rare)
+    return tuple(vol.shape), vol.affine
+
+
 def _check_case(case: Case, task: int) -> None:
-    """Read both CTs and the task's map: 3D, complete, finite, one voxel grid, labels in range."""
-    ref = read_nifti(case.files["image"])  # DataError names the file: 4D, truncated, NaN
-    vols: list[tuple[FileRef | str, Volume]] = [
-        (case.files["image_contrast"], read_nifti(case.files["image_contrast"]))
-    ]
+    """Read both CTs and the task's map: 3D, complete, finite, one voxel grid, labels in range.
+
+    The CTs are decoded in chunks and not kept: only the label map is held (memory of one volume).
+    """
+    shape, affine = _checked_ct(case.files["image"])  # DataError names the file: 4D, truncated, NaN
+    contrast = _checked_ct(case.files["image_contrast"])
+    if problem := grid_mismatch(*contrast, shape, affine, "the CT"):
+        raise DataError(case.files["image_contrast"], problem)
     if task in case.onehot:
-        vols.append((case.onehot[task], read_nifti(case.onehot[task])))
+        source: FileRef | str = case.onehot[task]
+        labels = read_nifti(case.onehot[task])
     else:
-        vol = case.onehot_map(task)
-        vols.append((vol.source, vol))
-    for source, vol in vols:
-        if problem := grid_mismatch(vol.shape, vol.affine, ref.shape, ref.affine, "the CT"):
-            raise DataError(source, problem)
-    source, labels = vols[-1]
+        labels = case.onehot_map(task)
+        source = labels.source
+    if problem := grid_mismatch(labels.shape, labels.affine, shape, affine, "the CT"):
+        raise DataError(source, problem)
     arr, top = labels.array, L.max_label(task)
     if arr.dtype.kind not in "iu" and not np.array_equal(arr, np.round(arr)):
         raise DataError(source, f"label map holds non-integer values ({arr.dtype})")

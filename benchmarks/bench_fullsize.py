@@ -1,0 +1,337 @@
+"""Release-size data: wall time, peak memory and the inflate floor of every command and notebook.
+
+Makes (or reuses) a 2-case ``segrap-nb phantom --size full`` dataset (1024 x 1024 x ~125 voxels
+per case, the release layout) and runs each command, and optionally each notebook, in its own
+process with ``SEGRAP_DATA`` pointing at it. For each it prints:
+
+* wall time (s) and peak RSS (MB) of the process (``wait4``'s ``ru_maxrss``, children included
+  for a notebook's kernel);
+* CPU time (s) of the process and its children (user + system);
+* the inflate floor: the CPU time one thread of ISA-L takes to inflate the gzip streams of the
+  files the item reads (measured in the same run, into one reused buffer), and wall / floor and
+  CPU / floor. On a machine shared with other work, CPU / floor is the fair ratio for one
+  worker (wall time then includes waiting for a core); wall / floor is the one for 2 workers.
+
+The issue's targets: peak under 2 GB everywhere (Binder), under 1 GB for the per-structure
+work (``onehot_map`` from masks, evaluate, validate), and wall / floor at most 1.3 with one
+worker, 0.75 with ``--workers 2`` on 2 cores.
+
+    python benchmarks/bench_fullsize.py [--data DIR] [--only validate evaluate-masks ...]
+        [--notebooks 00 01 02 03 05] [--run RUN_DIR] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from isal import igzip
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from segrap_nb import labels as L  # noqa: E402
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset  # noqa: E402
+
+BINDER_MB = 2048
+PY = sys.executable
+
+
+@dataclass
+class Item:
+    """One measured thing: a command line (argv after python) and the files it reads."""
+
+    name: str
+    argv: list[str]
+    files: list[Path]
+    limit_mb: int = BINDER_MB
+    workers: int = 1
+
+
+def inflate_floor(files: list[Path]) -> float:
+    """CPU seconds one thread of ISA-L takes to inflate every file's gzip stream (one reused 256 KB buffer)."""
+    # A small reused buffer: a large readinto makes the gzip reader allocate (and page in) a
+    # temporary as large as the request, which would count page faults as inflating.
+    buf = bytearray(256 << 10)
+    view = memoryview(buf)
+    t0 = time.process_time()  # CPU time: the floor is not inflated by other users of the machine
+    for path in files:
+        with igzip.open(path, "rb") as fh:
+            while fh.readinto(view):
+                pass
+    return time.process_time() - t0
+
+
+def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Run ``python argv`` in a fresh process: (wall s, CPU s, peak RSS MB of it or its children, rc)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([PY, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    rc = os.waitstatus_to_exitcode(status)
+    peak = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    if rc not in (0, 1):  # validate exits 1 on findings: still a measurement
+        print(err.decode(errors="replace")[-2000:], file=sys.stderr)
+    return wall, cpu, peak, rc
+
+
+_NOTEBOOK = r"""
+import resource, sys
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+"""
+
+_ONEHOT = r"""
+import sys
+from segrap_nb.io.dataset import SegRapDataset
+ds = SegRapDataset(sys.argv[1])
+for case in ds:
+    case.onehot_map(1)
+"""
+
+
+def make_data(data: Path) -> Path:
+    """The 2-case full-size phantom at ``data`` (made once, reused), with masks-only and maps-only views."""
+    from segrap_nb.phantom.writer import make_phantom
+
+    if not (data / "PHANTOM.txt").exists():
+        make_phantom(data, cases=2, size="full", seed=0, progress=True)
+    views = data.parent / f"{data.name}-views"
+    masks = views / "masks_only" / IMAGES_DIR
+    maps = views / "maps_only" / ONEHOT_DIR
+    for link, target in ((masks, data / IMAGES_DIR), (maps, data / ONEHOT_DIR)):
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target, target_is_directory=True)
+    return views
+
+
+def files_of(ds: SegRapDataset, *, images: bool = False, masks: tuple[str, ...] = (), maps=()) -> list[Path]:
+    """The on-disk files of every case: CTs, the named masks, the one-hot maps of ``maps``."""
+    out = []
+    for case in ds:
+        refs = [case.files[k] for k in ("image", "image_contrast") if images and k in case.files]
+        refs += [case.files[n] for n in masks if n in case.files]
+        refs += [case.onehot[t] for t in maps if t in case.onehot]
+        out += [r.path for r in refs]
+    return out
+
+
+def command_items(data: Path, views: Path, out: Path, workers: int, run: Path | None) -> list[Item]:
+    """Every command of the issue, with the files it reads."""
+    ds = SegRapDataset(data)
+    every = files_of(ds, images=True, masks=L.OAR_NAMES + L.GTV_NAMES, maps=(1, 2))
+    oars = files_of(ds, masks=L.OAR_NAMES)
+    cli = ["-m", "segrap_nb"]
+    masks_only, maps_only = str(views / "masks_only"), str(views / "maps_only")
+    items = [
+        Item("validate", [*cli, "validate", str(data), "--quiet-info"], every),
+        Item(
+            "stats",
+            [*cli, "stats", str(data), "--out", str(out / "stats"), "--no-cache", "--workers", "1"],
+            files_of(ds, maps=(1, 2)),
+        ),
+        Item("onehot_map from masks", ["-c", _ONEHOT, masks_only], oars, limit_mb=1024),
+        Item(
+            "evaluate masks-only (masks vs masks)",
+            [
+                *cli,
+                "evaluate",
+                "--pred",
+                masks_only,
+                "--gt",
+                masks_only,
+                "--task",
+                "1",
+                "--out",
+                str(out / "eval_masks"),
+            ],
+            oars + oars,
+            limit_mb=1024,
+        ),
+        Item(
+            "evaluate masks-only pred (gt maps)",
+            [
+                *cli,
+                "evaluate",
+                "--pred",
+                masks_only,
+                "--gt",
+                str(data),
+                "--task",
+                "1",
+                "--out",
+                str(out / "eval_masks_gt_maps"),
+            ],
+            oars + files_of(ds, maps=(1,)),
+            limit_mb=1024,
+        ),
+        Item(
+            "evaluate one-hot",
+            [
+                *cli,
+                "evaluate",
+                "--pred",
+                maps_only,
+                "--gt",
+                str(data),
+                "--task",
+                "1",
+                "--out",
+                str(out / "eval_maps"),
+            ],
+            files_of(ds, maps=(1,)) * 2,
+            limit_mb=1024,
+        ),
+        Item(
+            "export-nnunet",
+            [*cli, "export-nnunet", str(data), "--out", str(out / "nnunet"), "--task", "1"],
+            files_of(ds, images=True, maps=(1,)),
+        ),
+    ]
+    if workers > 1:
+        items += [
+            Item(
+                f"{it.name} --workers {workers}",
+                [*it.argv, "--workers", str(workers)],
+                it.files,
+                it.limit_mb,
+                workers,
+            )
+            for it in items
+            if it.name.startswith(("validate", "evaluate"))
+        ]
+        items += [
+            Item(
+                f"stats --workers {workers}",
+                [
+                    *cli,
+                    "stats",
+                    str(data),
+                    "--out",
+                    str(out / "stats2"),
+                    "--no-cache",
+                    "--workers",
+                    str(workers),
+                ],
+                files_of(ds, maps=(1, 2)),
+                workers=workers,
+            )
+        ]
+    if run is not None:
+        items.append(
+            Item(
+                "predict (CPU)",
+                [
+                    *cli,
+                    "predict",
+                    "--run",
+                    str(run),
+                    "--out",
+                    str(out / "pred"),
+                    "--data",
+                    str(data),
+                    "--device",
+                    "cpu",
+                ],
+                files_of(ds, images=True),
+            )
+        )
+    return items
+
+
+#: What each notebook reads of the dataset (for its floor): case 0 or every case, and which files.
+NOTEBOOK_FILES = {
+    "00": dict(cases=1, images=True, masks=(), maps=()),
+    "01": dict(cases=1, images=True, masks=L.OAR_NAMES + ("GTVp",), maps=(1, 2)),
+    "02": dict(cases=1, images=True, masks=(), maps=(1,)),
+    "03": dict(cases=None, images=False, masks=(), maps=(1, 2)),
+    "04": dict(cases=None, images=True, masks=(), maps=(1,)),
+    "05": dict(cases=None, images=False, masks=(), maps=(1,)),
+}
+
+
+def notebook_items(data: Path, which: list[str]) -> list[Item]:
+    """Each notebook of ``which`` (e.g. "01"), executed headless with SEGRAP_DATA=data."""
+    ds = SegRapDataset(data)
+    items = []
+    for key in which:
+        nb = next((ROOT / "notebooks").glob(f"{key}_*.ipynb"))
+        spec = NOTEBOOK_FILES[key]
+        sub = SegRapDataset.__new__(SegRapDataset)
+        sub.__dict__.update(ds.__dict__)
+        ids = ds.case_ids[: spec["cases"]] if spec["cases"] else ds.case_ids
+        sub._cases = {c: ds[c] for c in ids}
+        files = files_of(sub, images=spec["images"], masks=spec["masks"], maps=spec["maps"])
+        items.append(Item(f"notebook {nb.name}", ["-c", _NOTEBOOK, str(nb), str(nb.parent)], files))
+    return items
+
+
+def main() -> None:
+    """Measure every item, print one table row each, and a JSON line for the record."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cache = Path(os.environ.get("SEGRAP_CACHE", Path(tempfile.gettempdir()) / "segrap-nb"))
+    ap.add_argument("--data", type=Path, default=cache / "bench_fullsize" / "phantom")
+    ap.add_argument("--only", nargs="*", default=None, help="substrings of the item names to run")
+    ap.add_argument("--notebooks", nargs="*", default=[], help="notebook numbers, e.g. 00 01 02 03 05")
+    ap.add_argument("--run", type=Path, default=None, help="a trained run folder: also time predict")
+    ap.add_argument("--workers", type=int, default=2, help="also run the parallel commands with this")
+    args = ap.parse_args()
+    data = args.data.expanduser()
+    views = make_data(data)
+    env = {**os.environ, "SEGRAP_DATA": str(data), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    with tempfile.TemporaryDirectory(prefix="bench-fullsize-", dir=data.parent) as tmp:
+        env["SEGRAP_CACHE"] = str(Path(tmp) / "cache")  # a fresh cache: nothing served from it
+        items = command_items(data, views, Path(tmp), args.workers, args.run)
+        items += notebook_items(data, args.notebooks)
+        if args.only:
+            items = [it for it in items if any(s in it.name for s in args.only)]
+        print(
+            f"data: {data} ({len(SegRapDataset(data))} full-size cases); floor = ISA-L inflate CPU time, one thread"
+        )
+        load = os.getloadavg()[0]
+        busy = " (busy: trust CPU/floor, not wall)" if load > 1.5 else ""
+        print(f"load average {load:.1f} on {os.cpu_count()} cores{busy}")
+        print(
+            f"{'item':44s} {'wall s':>7s} {'CPU s':>7s} {'peak MB':>8s} {'floor s':>8s} "
+            f"{'wall/floor':>10s} {'CPU/floor':>9s}  target"
+        )
+        for it in items:
+            wall, cpu, peak, rc = measure(it.argv, env)
+            floor = inflate_floor(it.files)
+            target = 1.3 if it.workers == 1 else 0.75
+            flags = [] if peak < it.limit_mb else [f"OVER {it.limit_mb} MB"]
+            if not it.name.startswith("notebook") and wall / floor > target:
+                flags.append(f"wall over {target}x")
+            if rc not in (0, 1):
+                flags.append(f"rc {rc}")
+            print(
+                f"{it.name:44s} {wall:7.1f} {cpu:7.1f} {peak:8.0f} {floor:8.1f} {wall / floor:10.2f} "
+                f"{cpu / floor:9.2f}  {' '.join(flags)}",
+                flush=True,
+            )
+            record = {
+                "item": it.name,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "peak_mb": round(peak),
+                "floor_s": round(floor, 2),
+                "rc": rc,
+            }
+            print("#", json.dumps(record), file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

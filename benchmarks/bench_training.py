@@ -17,18 +17,35 @@ One run reports, on the default 8-case quick phantom (or ``--data``), preprocess
 4. **The loss**, forward and backward on scores of one quick batch (2 x 55 classes x 48 x 48 x
    32): MONAI's ``DiceCELoss`` against the kit's one-pass ``DiceCE`` (the same value), ms each.
 
+5. **Where a quick step's time goes** (timers around each part, the kit's model, loss,
+   optimiser and augmentation on quick batches): augmentation, forward, the 55-class loss,
+   backward, optimiser, ms per step, in float32 and with the quick setting's bfloat16 autocast
+   (``train.cpu_bf16``; on a CPU without native bf16 the setting is ignored), with the
+   validation of the two held-out cases.
+6. **The whole quick run as notebook 04 runs it** (``train`` on the default phantom, 2 cases
+   held out, preprocessing cached beforehand as the notebook's earlier cells do), once with 1
+   and once with 2 threads (``OMP_NUM_THREADS``, a fresh process each): wall and CPU seconds,
+   the final core6 and "all" validation DSC, and the load average before and after. Issue 23's
+   goals on an idle 2-core machine: <= 120 s with 2 threads, <= 180 s with 1, core6 >= 0.85,
+   "all" >= 0.62. CPU seconds / threads is what an idle machine would need at best: a wall
+   time far above it means other work shared the cores.
+
 Goals (issue 15) on 2 CPU cores: >= 150 patches/s with one worker for the ``gpu`` loader, and a
 loader wait under 10 % of the quick step. The machine's other load distorts the seconds:
 compare the rows of one run, and rerun when the machine is idle.
 
     python benchmarks/bench_training.py [--steps-quick 60] [--steps-gpu 4] [--batches 100] [--data DIR]
+        [--whole-run-threads 1 2] [--only-whole-run]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -252,6 +269,102 @@ def loss_costs(classes: int, patch: list[int], batch: int, repeats: int = 10) ->
     return out
 
 
+def step_breakdown(cfg, entries: list[dict], steps: int, bf16: bool) -> dict[str, float]:
+    """ms per quick step of each part (augmentation, forward, loss, backward, optimiser), warm."""
+    from segrap_nb.training.augment import DeviceAugment
+    from segrap_nb.training.data import PatchDataset, PatchLoader
+    from segrap_nb.training.loss import DiceCE
+    from segrap_nb.training.model import build_model
+
+    torch.manual_seed(0)
+    model, loss_fn = build_model(cfg), DiceCE()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
+    augment = DeviceAugment(cfg, torch.device("cpu"))
+    b = cfg.data.batch_size
+    it = iter(PatchLoader(PatchDataset(entries, cfg, start=0, length=(steps + 3) * b), b))
+    parts = dict.fromkeys(("augmentation", "forward", "loss (55 classes)", "backward", "optimiser"), 0.0)
+    for n in range(steps + 3):
+        batch = next(it)
+        t = [time.perf_counter()]
+        image, label = augment(batch["image"], batch["label"])
+        t.append(time.perf_counter())
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            scores = model(image)
+        t.append(time.perf_counter())
+        loss = loss_fn(scores, label)
+        t.append(time.perf_counter())
+        loss.backward()
+        t.append(time.perf_counter())
+        optimizer.step()
+        t.append(time.perf_counter())
+        if n >= 3:  # the first steps warm the allocator and oneDNN's kernels
+            for key, a, z in zip(parts, t, t[1:]):
+                parts[key] += (z - a) / steps * 1e3
+    parts["step (sum)"] = sum(parts.values())
+    return parts
+
+
+def validation_seconds(cfg, data: Path, cache: Path, bf16: bool) -> float:
+    """Seconds of one validation (sliding window over the 2 held-out quick cases), untrained weights."""
+    from segrap_nb.io.dataset import SegRapDataset
+    from segrap_nb.training import PreprocessCache
+    from segrap_nb.training.data import ValDataset
+    from segrap_nb.training.model import build_model
+    from segrap_nb.training.run_folder import split_cases
+    from segrap_nb.training.validate import run_validation
+
+    dataset = SegRapDataset(data)
+    _, val_ids = split_cases(dataset.case_ids, cfg)
+    entries = PreprocessCache(cache, cfg.preprocess, cfg.task).prepare([dataset[c] for c in val_ids])
+    cfg.train.cpu_bf16 = bf16
+    val = ValDataset([e.as_dict() for e in entries], cfg)
+    model = build_model(cfg)
+    run_validation(model, val, cfg, torch.device("cpu"))  # warm
+    t0 = time.perf_counter()
+    run_validation(model, val, cfg, torch.device("cpu"))
+    return time.perf_counter() - t0
+
+
+def whole_run(data: Path, cache: Path, out: Path) -> dict:
+    """Train the quick setting as notebook 04 does (in this process); wall/CPU s, final DSC, load."""
+    from segrap_nb.training import load_config, train
+    from segrap_nb.training.run_folder import RunFolder
+
+    cfg = load_config("quick", {"data.val_cases": 2})
+    load0, t0, c0 = os.getloadavg()[0], time.perf_counter(), time.process_time()
+    result = train(cfg, data, out, cache_root=cache, progress=False, device="cpu", overwrite=True)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    final = [e for e in result.events if e["kind"] == "val"][-1]["groups"]
+    return {
+        "threads": torch.get_num_threads(),
+        "steps": result.step,
+        "wall s": wall,
+        "CPU s": cpu,
+        "core6 DSC": final["core6"],
+        "all DSC": final["all"],
+        "load average before": load0,
+        "load average after": os.getloadavg()[0],
+        "run's own record": RunFolder(out).time_summary(),
+    }
+
+
+def whole_runs(data: Path, cache: Path, tmp: Path, threads: list[int]) -> list[dict]:
+    """:func:`whole_run` in a fresh process per thread count (``OMP_NUM_THREADS``), in turn."""
+    from segrap_nb.io.dataset import SegRapDataset
+    from segrap_nb.training import PreprocessCache, load_config
+
+    cfg = load_config("quick", {"data.val_cases": 2})
+    PreprocessCache(cache, cfg.preprocess, cfg.task).prepare(SegRapDataset(data), progress=False)
+    rows = []
+    for n in threads:
+        env = {**os.environ, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)}
+        args = [sys.executable, __file__, "--child-run", str(data), str(cache), str(tmp / f"run{n}")]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps-quick", type=int, default=60)
@@ -260,12 +373,16 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=100, help="batches timed per loader setting")
     parser.add_argument("--data", default=None, help="dataset (default: a fresh 8-case quick phantom)")
+    parser.add_argument("--whole-run-threads", type=int, nargs="*", default=[1, 2], help="[] to skip 6.")
+    parser.add_argument("--only-whole-run", action="store_true", help="sections 5 and 6 only")
+    parser.add_argument("--child-run", nargs=3, metavar=("DATA", "CACHE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_run:  # section 6's worker: one whole run, one JSON line
+        print(json.dumps(whole_run(*map(Path, args.child_run))))
+        return
     import pandas as pd
 
     from segrap_nb.phantom.writer import make_phantom
-    from segrap_nb.training import load_config
-    from segrap_nb.training.data import PatchDataset
     from segrap_nb.training.device import describe_device
 
     print(
@@ -279,48 +396,84 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = Path(args.data) if args.data else make_phantom(tmp / "phantom", cases=8, progress=False)
+        if not args.only_whole_run:
+            throughput(args, data, tmp, show)
+        quick_run_sections(args, data, tmp, show)
 
-        # 1. the loader alone, gpu configuration
-        cfg, entries = training_entries("gpu", data, tmp / "cache", {"data.val_cases": 2})
-        b = cfg.data.batch_size
-        patches = PatchDataset(entries, cfg, start=0, length=(args.batches + 20) * b * 3)
-        loader = {
-            f"loader, {w} worker{'s' if w != 1 else ''}": loader_rate(patches, b, w, args.batches)
-            for w in (0, 1, 2)
-        }
-        loader["torch DataLoader, 1 worker process"] = loader_rate(
-            patches, b, 1, args.batches, processes=True
-        )
-        loader["former MONAI chain per patch, main process"] = monai_chain_rate(patches, cfg, 20)
-        print(
-            f"\n1. loader alone, gpu config (patch {cfg.data.patch_size} x batch {b}, "
-            f"{len(entries)} cases), patches/s:"
-        )
+
+def quick_run_sections(args, data: Path, tmp: Path, show) -> None:
+    """Sections 5 (a quick step's parts, validation) and 6 (the whole quick run, 1 and 2 threads)."""
+    import pandas as pd
+
+    from segrap_nb.training import load_config
+
+    cfg, entries = training_entries("quick", data, tmp / "cache", {"data.val_cases": 2})
+    print(
+        f"\n5. a quick step's parts, ms ({torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}):"
+    )
+    parts = {
+        "float32": step_breakdown(cfg, entries, 10, bf16=False),
+        "bfloat16 autocast": step_breakdown(cfg, entries, 10, bf16=True),
+    }
+    with show():
+        print(pd.DataFrame(parts).to_string())
+    for bf16 in (False, True):
+        secs = validation_seconds(load_config("quick", {"data.val_cases": 2}), data, tmp / "cache", bf16)
+        print(f"one validation (2 held-out cases, {'bfloat16' if bf16 else 'float32'}): {secs:.2f} s")
+    if args.whole_run_threads:
+        print("\n6. the whole quick run as notebook 04 runs it (goal: <= 120 s on 2 threads, <= 180 s on 1):")
+        rows = whole_runs(data, tmp / "cache", tmp, args.whole_run_threads)
         with show():
-            print(pd.Series(loader).to_string())
-        ok = loader["loader, 1 worker"] >= 150
-        print(f"goal >= 150 patches/s with 1 worker: {'met' if ok else 'NOT met'}")
+            print(pd.DataFrame(rows).drop(columns="run's own record").set_index("threads").T.to_string())
+        for r in rows:
+            record = r["run's own record"]
+            print(f"{r['threads']} thread(s): {record}")
 
-        # 2. device augmentation on the CPU, both configurations
-        qcfg, qentries = training_entries("quick", data, tmp / "cache", {})
-        qpatches = PatchDataset(qentries, qcfg, start=0, length=100)
-        costs = {
-            f"gpu ({b} x {cfg.data.patch_size})": augment_costs(patches, cfg, 20),
-            f"quick ({qcfg.data.batch_size} x {qcfg.data.patch_size})": augment_costs(qpatches, qcfg, 20),
-        }
-        print("\n2. device augmentation on the CPU, ms per batch:")
-        with show():
-            print(pd.DataFrame(costs).to_string())
-        del patches, qpatches
 
-        # 3. training steps
-        rows = [bench("quick", data, tmp / "cache", args.steps_quick, {})]
-        if args.steps_gpu:  # gpu config on CPU: full model and patch, no worker processes, few steps
-            rows.append(
-                bench(
-                    "gpu", data, tmp / "cache", args.steps_gpu, {"data.num_workers": 0, "data.val_cases": 2}
-                )
-            )
+def throughput(args, data: Path, tmp: Path, show) -> None:
+    """Sections 1-4: the loader, the device augmentation, training steps, the loss."""
+    import pandas as pd
+
+    from segrap_nb.training import load_config
+    from segrap_nb.training.data import PatchDataset
+
+    # 1. the loader alone, gpu configuration
+    cfg, entries = training_entries("gpu", data, tmp / "cache", {"data.val_cases": 2})
+    b = cfg.data.batch_size
+    patches = PatchDataset(entries, cfg, start=0, length=(args.batches + 20) * b * 3)
+    loader = {
+        f"loader, {w} worker{'s' if w != 1 else ''}": loader_rate(patches, b, w, args.batches)
+        for w in (0, 1, 2)
+    }
+    loader["torch DataLoader, 1 worker process"] = loader_rate(patches, b, 1, args.batches, processes=True)
+    loader["former MONAI chain per patch, main process"] = monai_chain_rate(patches, cfg, 20)
+    print(
+        f"\n1. loader alone, gpu config (patch {cfg.data.patch_size} x batch {b}, "
+        f"{len(entries)} cases), patches/s:"
+    )
+    with show():
+        print(pd.Series(loader).to_string())
+    ok = loader["loader, 1 worker"] >= 150
+    print(f"goal >= 150 patches/s with 1 worker: {'met' if ok else 'NOT met'}")
+
+    # 2. device augmentation on the CPU, both configurations
+    qcfg, qentries = training_entries("quick", data, tmp / "cache", {})
+    qpatches = PatchDataset(qentries, qcfg, start=0, length=100)
+    costs = {
+        f"gpu ({b} x {cfg.data.patch_size})": augment_costs(patches, cfg, 20),
+        f"quick ({qcfg.data.batch_size} x {qcfg.data.patch_size})": augment_costs(qpatches, qcfg, 20),
+    }
+    print("\n2. device augmentation on the CPU, ms per batch:")
+    with show():
+        print(pd.DataFrame(costs).to_string())
+    del patches, qpatches
+
+    # 3. training steps
+    rows = [bench("quick", data, tmp / "cache", args.steps_quick, {})]
+    if args.steps_gpu:  # gpu config on CPU: full model and patch, no worker processes, few steps
+        rows.append(
+            bench("gpu", data, tmp / "cache", args.steps_gpu, {"data.num_workers": 0, "data.val_cases": 2})
+        )
     print("\n3. training steps on the CPU:")
     with show():
         print(pd.DataFrame(rows).set_index("config").T.to_string())

@@ -301,6 +301,13 @@ def test_resume_continues_exactly(synth, tmp_path):
     assert list(train_df["step"]) == [1, 2, 3, 4, 5, 6]
     assert list(val_df["step"]) == [3, 6]
     assert C.load_config(run / "config.yaml").to_dict() == cfg.to_dict()
+    # Each session's measured time is kept in the checkpoint: one session straight, two resumed.
+    sessions = RunFolder(tmp_path / "resumed").sessions()
+    assert [(x["first_step"], x["last_step"]) for x in sessions] == [(1, 3), (4, 6)]
+    assert all(x["wall_s"] > 0 and x["threads"] >= 1 for x in sessions)
+    assert straight.wall_s > 0
+    line = RunFolder(run).time_summary()
+    assert line.startswith("6 steps in ") and "1 session on cpu" in line
 
 
 @pytest.mark.skipif(not cpu_bf16_supported(), reason="this CPU has no native bfloat16")
@@ -312,7 +319,7 @@ def test_bfloat16_run_resumes_exactly_and_is_deterministic(synth, tmp_path):
     train(cfg, synth, tmp_path / "resumed", stop_at=3, **kw)
     resumed = train(cfg, synth, tmp_path / "resumed", resume=True, **kw)
     assert straight.digest == again.digest == resumed.digest
-    float32 = train(tiny_config(), synth, tmp_path / "float32", **kw)
+    float32 = train(tiny_config(**{"train.cpu_bf16": False}), synth, tmp_path / "float32", **kw)
     assert float32.digest != straight.digest  # the setting really changes the arithmetic
 
 

@@ -91,6 +91,7 @@ class TrainResult:
     best_metric: float
     events: list[dict[str, Any]] = field(default_factory=list)
     digest: str = ""
+    wall_s: float = 0.0  # this session's wall-clock seconds, set-up and validation included
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -195,15 +196,15 @@ def _restore(
     scheduler: WarmupCosineSchedule,
     scaler: Any,
     augment: DeviceAugment,
-) -> tuple[int, float, int]:
-    """Load a checkpoint into the run's objects and RNG streams; returns (step, best metric, best step)."""
+) -> tuple[int, float, int, list[dict[str, Any]]]:
+    """Load a checkpoint into the run's objects and RNG streams; (step, best metric, best step, sessions)."""
     ckpt = load_checkpoint(path, map_location="cpu")  # RNG states must stay on the CPU
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     scaler.load_state_dict(ckpt["scaler"])
     set_rng_states(ckpt["rng"], {"augment": augment.generator})
-    return ckpt["step"], ckpt["best_metric"], ckpt["best_step"]
+    return ckpt["step"], ckpt["best_metric"], ckpt["best_step"], list(ckpt.get("sessions", []))
 
 
 @dataclass
@@ -227,6 +228,9 @@ class _Session:
     best_step: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
     loss_fn: torch.nn.Module = field(default_factory=DiceCE)  # MONAI's DiceCELoss, in one pass
+    sessions: list[dict[str, Any]] = field(default_factory=list)  # earlier sessions' timings
+    first_step: int = 0  # the step this session started from
+    clock: tuple[float, float] = field(default_factory=lambda: (time.perf_counter(), time.process_time()))
 
     @property
     def main(self) -> bool:
@@ -255,12 +259,28 @@ class _Session:
             "best_step": self.best_step,
             "train_cases": self.data.train_ids,
             "val_cases": self.data.val_ids,
+            "sessions": [*self.sessions, self.timing()],
+        }
+
+    def timing(self) -> dict[str, Any]:
+        """This session so far: steps, wall and CPU seconds (set-up and validation included), threads, load."""
+        return {
+            "first_step": self.first_step + 1,
+            "last_step": self.step,
+            "wall_s": time.perf_counter() - self.clock[0],
+            "cpu_s": time.process_time() - self.clock[1],
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         }
 
     def result(self) -> TrainResult:
         """The session's :class:`TrainResult` (with the weights' digest, equal on every rank)."""
         digest = ddp.weights_digest(_unwrap(self.model))
-        return TrainResult(self.run.path, self.step, self.best_step, self.best_metric, self.events, digest)
+        wall_s = time.perf_counter() - self.clock[0]
+        return TrainResult(
+            self.run.path, self.step, self.best_step, self.best_metric, self.events, digest, wall_s
+        )
 
 
 def _set_up(
@@ -323,9 +343,10 @@ def _resume(s: _Session, resume: bool) -> None:
     """Continue from ``last.pt`` when asked and present (the log cut back to it), else start the log."""
     ckpt_path = s.run.checkpoint("last")
     if resume and ckpt_path.exists():
-        s.step, s.best_metric, s.best_step = _restore(
+        s.step, s.best_metric, s.best_step, s.sessions = _restore(
             ckpt_path, s.model, s.optimizer, s.scheduler, s.scaler, s.augment
         )
+        s.first_step = s.step
         s.events = [e for e in s.run.metrics() if e["step"] <= s.step]
         if s.main:
             s.run.rewrite_metrics(s.events)
@@ -512,10 +533,12 @@ def _train(
     step (with a checkpoint; the schedule still runs to ``train.steps``, so a later ``resume``
     continues as if never stopped). Under torchrun this is DistributedDataParallel.
     """
+    clock = (time.perf_counter(), time.process_time())  # the session's time includes its set-up
     run = RunFolder(out if out is not None else default_run_dir(cfg.name))
     device, dist = _set_up(cfg, run, resume, overwrite, device)
     run_data = _prepare_data(cfg, data, cache_root, dist, progress)
     s = _build(cfg, run, dist, device, run_data, callback, progress)
+    s.clock = clock
     _resume(s, resume)
     _write_run_files(s)
     trained = s.step < cfg.train.steps

@@ -210,6 +210,34 @@ class RunFolder:
         with atomic_open(self.metrics_path, "w") as fh:
             fh.write("".join(json.dumps(e) + "\n" for e in events))
 
+    def sessions(self) -> list[dict[str, Any]]:
+        """Timing of each training session up to the last checkpoint (``last.pt``): steps, wall/CPU s, threads."""
+        from segrap_nb.training.checkpoint import load_checkpoint
+
+        if not self.has_checkpoint():
+            return []
+        return list(load_checkpoint(self.checkpoint("last")).get("sessions", []))
+
+    def time_summary(self) -> str:
+        """One line: the run's measured wall time (set-up and validation included), threads and load average."""
+        sessions = self.sessions()
+        if not sessions:
+            return (
+                f"{self.path.name}: no timed session (trained by an older segrap-nb or not yet checkpointed)"
+            )
+        wall = sum(x["wall_s"] for x in sessions)
+        steps = sessions[-1]["last_step"]
+        where = sorted(
+            {f"{x['device']}, {x['threads']} thread{'s' if x['threads'] != 1 else ''}" for x in sessions}
+        )
+        loads = [x["load_average"] for x in sessions if x.get("load_average") is not None]
+        return (
+            f"{steps} steps in {wall:.0f} s ({wall / 60:.1f} min) of wall time, set-up and validation "
+            f"included, in {len(sessions)} session{'s' if len(sessions) != 1 else ''} on "
+            + "; ".join(where)
+            + (f"; highest load average {max(loads):.1f}" if loads else "")
+        )
+
     def training_minutes(self) -> float:
         """Wall-clock minutes the run's training loop took, summed over its sessions (from its log)."""
         total = last = 0.0

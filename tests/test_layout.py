@@ -189,3 +189,15 @@ def test_cycle_check_sees_a_cycle_through_a_function_level_import(tmp_path):
     assert graph["pkg.sub.b"] == {"pkg.sub.c"}  # the lazy, relative import is an edge
     assert graph["pkg.d"] == set()  # a TYPE_CHECKING import never runs
     assert import_cycles(graph) == [["pkg.sub.a", "pkg.sub.b", "pkg.sub.c"]]
+
+
+def test_no_function_of_the_package_is_over_80_lines():
+    """Small functions: every function or method in segrap_nb is at most 80 lines, docstring included."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 80:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []

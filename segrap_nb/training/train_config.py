@@ -136,23 +136,27 @@ class TrainConfig:
                 f"data.class_ratios needs {self.num_classes} numbers (background first) "
                 f"for task {self.task}, got {len(self.data.class_ratios)}"
             )
-        levels = len(self.model.features)
-        strides = self.model.strides or [2] * (levels - 1)
-        if len(strides) != levels - 1:
-            raise bad(f"model.strides needs {levels - 1} entries for {levels} features, got {len(strides)}")
-        total = [1, 1, 1]
-        for s in strides:
-            s3 = [s] * 3 if isinstance(s, int) else list(s)
-            total = [t * v for t, v in zip(total, s3)]
-        for p, t in zip(self.data.patch_size, total):
-            if p % t:
-                raise bad(
-                    f"data.patch_size {self.data.patch_size} must be divisible by the total "
-                    f"stride {total} of the U-Net"
-                )
+        problem = _stride_problem(self.model.features, self.model.strides, self.data.patch_size)
+        if problem:
+            raise bad(problem)
         if self.train.steps < 1 or self.data.batch_size < 1:
             raise bad("train.steps and data.batch_size must be at least 1")
         return self
+
+
+def _stride_problem(features: Any, strides: Any, patch_size: Any) -> str | None:
+    """Why the U-Net's strides do not fit its levels or the patch size (voxels), or None."""
+    levels = len(features)
+    strides = strides or [2] * (levels - 1)
+    if len(strides) != levels - 1:
+        return f"model.strides needs {levels - 1} entries for {levels} features, got {len(strides)}"
+    total = [1, 1, 1]
+    for s in strides:
+        s3 = [s] * 3 if isinstance(s, int) else list(s)
+        total = [t * v for t, v in zip(total, s3)]
+    if any(p % t for p, t in zip(patch_size, total)):
+        return f"data.patch_size {patch_size} must be divisible by the total stride {total} of the U-Net"
+    return None
 
 
 def _build(cls: type, raw: dict[str, Any], source: str, prefix: str) -> Any:

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from segrap_nb import labels as L
-from segrap_nb.analysis import published, stats
+from segrap_nb.analysis import case_counts, published, stats
 from segrap_nb.analysis.stats_cache import file_keys
 from segrap_nb.cli import main
 from segrap_nb.io import counts as counts_module
@@ -164,8 +164,8 @@ def test_cache_hit_then_invalidation_when_a_file_changes(dataset_copy, tmp_path,
     assert (first.computed, first.from_cache) == (3, 0)
     assert len(list(cache.glob("*.json"))) == 3
     calls = []
-    original = stats._compute_unit
-    monkeypatch.setattr(stats, "_compute_unit", lambda spec: calls.append(spec) or original(spec))
+    original = case_counts.compute_unit
+    monkeypatch.setattr(case_counts, "compute_unit", lambda spec: calls.append(spec) or original(spec))
     second = _run(root, use_cache=True, cache_dir=cache)
     assert calls == []
     assert (second.computed, second.from_cache) == (3 - 3, 3)

@@ -16,15 +16,26 @@ except ImportError:  # Windows: no advisory locks; one process at a time is then
     fcntl = None  # type: ignore[assignment]
 
 from segrap_nb import labels as L
-from segrap_nb.config import DATA_ENV, DEFAULT_PHANTOM, default_phantom_dir
+from segrap_nb.config import DATA_ENV, DEFAULT_PHANTOM, PhantomSpec, default_phantom_dir
 from segrap_nb.io.dataset import IMAGE_KEYS, SegRapDataset
 from segrap_nb.io.guards import check_writable, write_errors
-from segrap_nb.phantom.writer import GENERATOR, MARKER, make_phantom, marker_generator
+from segrap_nb.phantom.writer import GENERATOR, MARKER, make_phantom, marker_generator, marker_settings
 
 
 def is_phantom(root: str | os.PathLike) -> bool:
     """True when ``root`` holds a phantom made by this kit (it leaves a marker file)."""
     return (Path(root) / MARKER).exists()
+
+
+def phantom_settings(root: str | os.PathLike) -> PhantomSpec:
+    """``cases``, ``size`` and ``seed`` of the phantom at ``root`` (its marker file), to remake it.
+
+    For real data (no marker) the default quick phantom's settings: a phantom of the same
+    layout, never of the same voxels.
+    """
+    if is_phantom(root):
+        return marker_settings(root)
+    return PhantomSpec(**DEFAULT_PHANTOM)
 
 
 def chosen_root(root: str | os.PathLike | None = None) -> Path:

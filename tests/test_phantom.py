@@ -383,3 +383,30 @@ def test_default_phantom_cached_by_an_older_generator_is_rebuilt(tmp_path, monke
     assert "made by an older kit" in capsys.readouterr().err
     assert ph.marker_generator(root) == ph.GENERATOR
     assert np.array_equal(SegRapDataset(root)[0].image().array, fresh)
+
+
+def test_phantom_settings_remake_the_folder_in_use(tmp_path):
+    """Zips made from ``phantom_settings`` of a non-default phantom hold the folder's voxels."""
+    from segrap_nb.config import DEFAULT_PHANTOM
+    from segrap_nb.sources import phantom_settings
+
+    folder = ph.make_phantom(tmp_path / "seed7", cases=1, seed=7, progress=False)
+    settings = phantom_settings(folder)
+    assert settings == {"cases": 1, "size": "quick", "seed": 7}
+    remade = ph.make_phantom(tmp_path / "zips", **{**settings, "cases": 1}, as_zip=True, progress=False)
+    default = ph.make_phantom(tmp_path / "default", **{**DEFAULT_PHANTOM, "cases": 1}, progress=False)
+    ct = SegRapDataset(folder)[0].image().array
+    assert np.array_equal(SegRapDataset(remade)[0].image().array, ct)
+    assert not np.array_equal(SegRapDataset(default)[0].image().array, ct)  # what notebook 01 did
+
+
+def test_phantom_settings_of_real_data_and_of_a_broken_marker(tiny_release, tmp_path):
+    """Real data gives the default phantom's settings; a marker without a valid seed is named."""
+    from segrap_nb.config import DEFAULT_PHANTOM
+    from segrap_nb.errors import DataError
+    from segrap_nb.sources import phantom_settings
+
+    assert phantom_settings(tiny_release) == DEFAULT_PHANTOM
+    (tmp_path / ph.MARKER).write_text("generator: 3\ncases: 2\nsize: full\nseed: zero\n")
+    with pytest.raises(DataError, match="PHANTOM.txt.*seed"):
+        phantom_settings(tmp_path)

@@ -31,13 +31,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import numpy as np
 from scipy import ndimage
 
 from segrap_nb import __version__
 from segrap_nb import labels as L
+from segrap_nb.config import PhantomSpec
 from segrap_nb.errors import DataError
 from segrap_nb.grid import Box, label_boxes, union_box
 from segrap_nb.io.atomic import atomic_open, atomic_paths
@@ -280,16 +281,35 @@ def _marker_text(cases: int, size: PhantomSize, seed: int, as_zip: bool) -> str:
     )
 
 
-def marker_generator(root: str | os.PathLike) -> int | None:
-    """The generator version recorded in a phantom's marker (None: no marker, or an older kit)."""
+def marker_fields(root: str | os.PathLike) -> dict[str, str]:
+    """The ``key: value`` lines of a phantom's marker file (empty when there is no marker)."""
     try:
         text = (Path(root) / MARKER).read_text()
     except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("generator:"):
-            return int(line.split(":", 1)[1])
-    return None
+        return {}
+    pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def marker_generator(root: str | os.PathLike) -> int | None:
+    """The generator version recorded in a phantom's marker (None: no marker, or an older kit)."""
+    value = marker_fields(root).get("generator")
+    return int(value) if value is not None else None
+
+
+def marker_settings(root: str | os.PathLike) -> PhantomSpec:
+    """The ``cases``, ``size`` and ``seed`` a phantom was made with, read from its marker file.
+
+    Raises :class:`DataError` naming the marker when one of them is missing or not valid.
+    """
+    fields = marker_fields(root)
+    try:
+        cases, seed, size = int(fields["cases"]), int(fields["seed"]), fields["size"]
+    except (KeyError, ValueError) as exc:
+        raise DataError(Path(root) / MARKER, f"no valid cases/size/seed line ({exc})") from None
+    if size not in SIZES:
+        raise DataError(Path(root) / MARKER, f"size must be one of {SIZES}, got {size!r}")
+    return {"cases": cases, "size": cast(PhantomSize, size), "seed": seed}
 
 
 def _prepare(out: Path) -> None:

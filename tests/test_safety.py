@@ -65,7 +65,7 @@ def tiny_run(tmp_path_factory) -> Path:
     """A run folder with a ``best.pt`` of the tiny test config (no training needed)."""
     from segrap_nb.training.checkpoint import save_checkpoint
     from segrap_nb.training.model import build_model
-    from tests.test_training import tiny_config
+    from tests.factories import tiny_config
 
     cfg = tiny_config()
     run = tmp_path_factory.mktemp("run")
@@ -490,7 +490,7 @@ def test_full_disk_export_names_the_destination_not_the_source(tiny_release, tmp
 @needs_ns
 def test_full_disk_train_is_one_line(synth_copy, tmp_path):
     from segrap_nb.training import train_config as C
-    from tests.test_training import tiny_config
+    from tests.factories import tiny_config
 
     cfg_file = tmp_path / "tiny.yaml"
     C.save_config(
@@ -642,7 +642,7 @@ def test_stats_on_a_non_utf8_path(tiny_release, tmp_path, capsys, monkeypatch):
 # == 11. training metrics after a kill, and one train per run folder ==========================
 def test_metrics_after_a_kill_and_a_torn_line(synth_copy, tmp_path):
     from segrap_nb.training.loop import read_metrics, train
-    from tests.test_training import tiny_config
+    from tests.factories import tiny_config
 
     kw = dict(cache_root=tmp_path / "cache", progress=False, device="cpu")
     cfg = tiny_config(**{"train.steps": 4, "train.val_every": 2})
@@ -705,7 +705,7 @@ def test_progress_in_a_log_every_30_seconds(monkeypatch):
 
 def test_train_redirected_writes_lines_not_carriage_returns(synth_copy, tmp_path, capsys, monkeypatch):
     from segrap_nb.training import train_config as C
-    from tests.test_training import tiny_config
+    from tests.factories import tiny_config
 
     monkeypatch.setenv("SEGRAP_CACHE", str(tmp_path / "kitcache"))
     cfg_file = tmp_path / "tiny.yaml"

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.test_browser import (
+from tests.viz.test_browser import (
     CHROMIUM,
     REPO,
     SHOTS,

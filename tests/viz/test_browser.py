@@ -36,7 +36,7 @@ import pytest
 # share 2 cores with software WebGL.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "build" / "browser"
 CHROMIUM_FLAGS = [

@@ -16,165 +16,26 @@ Screenshots are saved under ``build/browser/`` (before.png, after.png, page.png)
 
 from __future__ import annotations
 
-import io
-import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.browser import (
+    CHROMIUM,
+    REPO,
+    SHOTS,
+    launch_chromium,
+    pixel_change,
+    start_jupyterlab,
+    stop_server,
+    wait_for_kernel,
+    wait_for_server,
+)
 
 # One work unit under pytest-xdist (--dist loadgroup): two headless Chromiums at once would
 # share 2 cores with software WebGL.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = REPO / "build" / "browser"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def _wait_for_kernel(
-    base: str, token: str, timeout_s: float, pause: Callable[[float], object] = time.sleep
-) -> None:
-    """Wait until the notebook's kernel is started, idle and connected to the page.
-
-    ``pause(seconds)`` waits between polls; with Playwright request routing pass one that lets
-    Playwright work (``page.wait_for_timeout``): during a plain sleep no routed request proceeds.
-    """
-    import json
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as resp:
-            sessions = json.load(resp)
-        kernels = [s["kernel"] for s in sessions if s.get("kernel")]
-        if any(k.get("execution_state") == "idle" and k.get("connections", 0) > 0 for k in kernels):
-            return
-        pause(0.5)
-    raise TimeoutError(f"no idle, connected kernel after {timeout_s} s")
-
-
-def _stop_server(proc: subprocess.Popen, base: str, token: str) -> None:
-    """Shut the kernels down through the API, then terminate (and if needed kill) the server."""
-    try:
-        req = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
-        urllib.request.urlopen(req, timeout=5).close()
-        proc.wait(timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def _pixel_change(a: bytes, b: bytes) -> float:
-    """Fraction of pixels that differ between two PNG screenshots (0 when identical)."""
-    import numpy as np
-    from PIL import Image
-
-    x = np.asarray(Image.open(io.BytesIO(a)).convert("RGB"), dtype=np.int16)
-    y = np.asarray(Image.open(io.BytesIO(b)).convert("RGB"), dtype=np.int16)
-    if x.shape != y.shape:
-        return 1.0
-    return float((np.abs(x - y).max(axis=2) > 8).mean())
-
-
-def launch_chromium(pw: Any, tmp_path: Path) -> Any:
-    """Debian's headless Chromium (a fresh profile under tmp_path), 1400 x 1000 px: a Playwright context."""
-    return pw.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"),
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=CHROMIUM_FLAGS,
-        viewport={"width": 1400, "height": 1000},
-    )
-
-
-def _start_jupyterlab(work: Path, data: Path, tmp_path: Path) -> tuple[subprocess.Popen, str, str, Path]:
-    """JupyterLab on a free loopback port serving ``work`` with ``$SEGRAP_DATA=data``: (process, base URL, token, log)."""
-    port, token = _free_port(), secrets.token_hex(16)
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    # Fresh user settings that answer JupyterLab's "get notified about Jupyter news?" question
-    # (no news: nothing fetched, and no pop-up over the screenshots).
-    settings = tmp_path / "lab-settings"
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True, exist_ok=True)
-    notification.write_text('{"fetchNews": "false", "checkForUpdates": false}\n')
-    env.update(
-        {
-            "SEGRAP_DATA": str(data),
-            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-            "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        }
-    )
-    log = tmp_path / "jupyterlab.log"
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                "--ip=127.0.0.1",
-                f"--port={port}",
-                f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={work}",
-                "--ServerApp.port_retries=0",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            ]
-            + (["--allow-root"] if os.geteuid() == 0 else []),
-            cwd=work,
-            env=env,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc, base, token, log
 
 
 @pytest.mark.timeout(240)
@@ -190,9 +51,9 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
     data = make_phantom(tmp_path / "data", cases=1, progress=False)
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    proc, base, token, log = _start_jupyterlab(work, data, tmp_path)
+    proc, base, token, log = start_jupyterlab(work, data, tmp_path)
     try:
-        _wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
+        wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
         with sync_api.sync_playwright() as pw:
             context = launch_chromium(pw, tmp_path)
             try:
@@ -201,7 +62,7 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
                 page.goto(f"{base}/lab/tree/02_viewer.ipynb?token={token}")
                 page.wait_for_selector(".jp-Notebook .jp-Cell")
                 # Run > Run All Cells once the kernel is up and connected to this page.
-                _wait_for_kernel(base, token, timeout_s=90)
+                wait_for_kernel(base, token, timeout_s=90)
                 page.wait_for_selector(".jp-StatusBar-TextItem >> text=/Idle/", timeout=30_000)
                 page.locator(".lm-MenuBar-item", has_text="Run").first.click()
                 page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
@@ -260,8 +121,8 @@ def test_viewer_notebook_runs_and_responds_in_jupyterlab(tmp_path: Path) -> None
                 context.close()
         assert value_after == min(value_before + 4, value_max), (value_before, value_after)
         assert before != after, "the viewer picture did not change"
-        changed = _pixel_change(before, after)
+        changed = pixel_change(before, after)
         assert changed > 0.005, f"only {changed:.2%} of the viewer's pixels changed"
     finally:
-        _stop_server(proc, base, token)
+        stop_server(proc, base, token)
     assert proc.poll() is not None, "JupyterLab is still running"

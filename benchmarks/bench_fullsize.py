@@ -22,7 +22,6 @@ worker, 0.75 with ``--workers 2`` on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -34,13 +33,13 @@ from pathlib import Path
 
 from isal import igzip
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import BINDER_MB, ROOT, arg_parser, load_average, peak_rss_mb
+
 sys.path.insert(0, str(ROOT))
 
-from segrap_nb import labels as L  # noqa: E402
-from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset  # noqa: E402
+from segrap_nb import labels as L
+from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 
-BINDER_MB = 2048
 PY = sys.executable
 
 
@@ -78,7 +77,7 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, 
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     rc = os.waitstatus_to_exitcode(status)
-    peak = usage.ru_maxrss / 1024
+    peak = peak_rss_mb(usage)
     cpu = usage.ru_utime + usage.ru_stime
     if rc not in (0, 1):  # validate exits 1 on findings: still a measurement
         print(err.decode(errors="replace")[-2000:], file=sys.stderr)
@@ -281,7 +280,7 @@ def notebook_items(data: Path, which: list[str]) -> list[Item]:
 
 def main() -> None:
     """Measure every item, print one table row each, and a JSON line for the record."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = arg_parser(__doc__)
     cache = Path(os.environ.get("SEGRAP_CACHE", Path(tempfile.gettempdir()) / "segrap-nb"))
     ap.add_argument("--data", type=Path, default=cache / "bench_fullsize" / "phantom")
     ap.add_argument("--only", nargs="*", default=None, help="substrings of the item names to run")
@@ -301,7 +300,7 @@ def main() -> None:
         print(
             f"data: {data} ({len(SegRapDataset(data))} full-size cases); floor = ISA-L inflate CPU time, one thread"
         )
-        load = os.getloadavg()[0]
+        load = load_average()
         busy = " (busy: trust CPU/floor, not wall)" if load > 1.5 else ""
         print(f"load average {load:.1f} on {os.cpu_count()} cores{busy}")
         print(

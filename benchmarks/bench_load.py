@@ -9,10 +9,8 @@ already allocated: that is what ``raw ISA-L inflate`` measures.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import tempfile
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -21,15 +19,7 @@ from isal import igzip
 
 from segrap_nb.io.nifti import GZIP_BACKEND, read_nifti, write_nifti
 
-
-def best_of(fn, repeat: int) -> float:
-    """Best wall time in seconds of ``repeat`` calls."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _common import add_repeat, arg_parser, best_of
 
 
 def make_ct(path: Path) -> None:
@@ -53,8 +43,8 @@ def make_ct(path: Path) -> None:
 
 def main() -> None:
     """Time each loader on the same file and print the ratios."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = arg_parser(__doc__)
+    add_repeat(ap, 3)
     ap.add_argument("--file", type=Path, help="an existing .nii.gz CT (default: make one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

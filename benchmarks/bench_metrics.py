@@ -28,7 +28,6 @@ Needs ``surface-distance`` (a test dependency). ``--quick`` uses a 256 x 256 x 4
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 
@@ -37,6 +36,8 @@ import numpy as np
 from segrap_nb import labels as L
 from segrap_nb.eval.crops import crop_mask
 from segrap_nb.eval.metrics import evaluate_case
+
+from _common import add_repeat, arg_parser, print_ratio, timed
 
 #: Rough semi-axes in mm of each one-hot label's ellipsoid (x, y, z), by name fragment.
 _RADII_MM = [
@@ -195,7 +196,7 @@ def masks_only(pred_map, gt_map, spacing, on_maps, repeat: int) -> float:
         f"one-hot map rebuilt from the masks, then scored : {t_old:8.2f} s"
         f"  ({t_rebuild:.2f} s of it rebuilding)"
     )
-    print(f"ratio rebuild / masks path                      : {t_old / t_new:8.1f} x")
+    print_ratio("rebuild / masks path                      ", t_old, t_new)
     print(f"largest difference masks path vs rebuilt map and vs maps: {worst:.3g}")
     return t_new
 
@@ -208,10 +209,10 @@ def diff(a: float, b: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = arg_parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="256 x 256 x 42 volume (smoke run)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=2, help="kit runs (best is reported)")
+    add_repeat(ap, 2, help="kit runs (best is reported)")
     args = ap.parse_args(argv)
 
     # surface-distance 0.1 still reads np.Inf / np.NaN (removed in NumPy 2).
@@ -226,22 +227,14 @@ def main(argv: list[str] | None = None) -> None:
         shape, spacing = (256, 256, 42), (2.16, 2.16, 9.0)
     else:
         shape, spacing = (1024, 1024, 126), (0.54, 0.54, 3.0)
-    t0 = time.perf_counter()
-    pred, gt = make_case(shape, spacing, args.seed)
-    print(f"case {shape} uint8, spacing {spacing} mm, built in {time.perf_counter() - t0:.2f} s")
+    (pred, gt), t_case = timed(lambda: make_case(shape, spacing, args.seed))
+    print(f"case {shape} uint8, spacing {spacing} mm, built in {t_case:.2f} s")
     n_gt, n_pred = (len(np.unique(m)) - 1 for m in (gt, pred))
     print(f"{len(L.OAR_NAMES)} OARs scored; one-hot labels present: gt {n_gt}, pred {n_pred}")
 
-    kit_times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        ours = evaluate_case(pred, gt, spacing, task=1)
-        kit_times.append(time.perf_counter() - t0)
-    t_kit = min(kit_times)
-
-    t0 = time.perf_counter()
-    ref, t_masks = reference(pred, gt, spacing)
-    t_ref = time.perf_counter() - t0
+    kit_runs = [timed(lambda: evaluate_case(pred, gt, spacing, task=1)) for _ in range(args.repeat)]
+    ours, t_kit = kit_runs[-1][0], min(t for _, t in kit_runs)
+    (ref, t_masks), t_ref = timed(lambda: reference(pred, gt, spacing))
 
     worst = {"dsc": 0.0, "nsd": 0.0, "hd95": 0.0}
     for name in L.OAR_NAMES:
@@ -250,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
             worst[key] = max(worst[key], diff(getattr(s, key), r))
     print(f"kit evaluate_case (best of {args.repeat}): {t_kit:8.2f} s")
     print(f"surface-distance, full-volume masks   : {t_ref:8.2f} s  ({t_masks:.2f} s of it building masks)")
-    print(f"ratio reference / kit                 : {t_ref / t_kit:8.1f} x")
+    print_ratio("reference / kit                 ", t_ref, t_kit)
     print(
         "largest |kit - reference|: "
         + ", ".join(f"{k} {v:.3g}" for k, v in worst.items())
@@ -259,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     mean = {k: np.mean([getattr(s, k) for s in ours.values()]) for k in ("dsc", "nsd")}
     print(f"kit means over the 45 OARs: DSC {mean['dsc']:.4f}, NSD {mean['nsd']:.4f}")
     t_masks_path = masks_only(pred, gt, spacing, ours, args.repeat)
-    print(f"ratio reference / masks path                    : {t_ref / t_masks_path:8.1f} x")
+    print_ratio("reference / masks path                    ", t_ref, t_masks_path)
 
 
 if __name__ == "__main__":

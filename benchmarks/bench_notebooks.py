@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import BINDER_MB, ROOT
+
 OUT = ROOT / "segrap_nb" / "data" / "notebook_runs.csv"
-BINDER_MB = 2048
 
 # Executed in a fresh interpreter per notebook, so RUSAGE_CHILDREN is that notebook's kernel.
 _RUNNER = r"""

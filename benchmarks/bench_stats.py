@@ -18,7 +18,6 @@ Prints seconds (best of N) and ratios measured in this one run:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -36,18 +35,10 @@ from segrap_nb.io.counts import count_labels
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_header, read_nifti, write_nifti
 
+from _common import add_repeat, arg_parser, best_of
+
 SHAPE = (1024, 1024, 126)
 SPACING = (0.54, 0.54, 3.0)
-
-
-def best_of(fn, repeat: int) -> float:
-    """Best wall time in seconds of ``repeat`` calls."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def synthetic_case(root: Path) -> Path:
@@ -92,8 +83,8 @@ def make_case(tmp: Path) -> Path:
 
 def main() -> None:
     """Time each way of counting the labels of the same case and print the ratios."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap = arg_parser(__doc__)
+    add_repeat(ap, 5)
     ap.add_argument("--skip-slow", action="store_true", help="skip the tutorial-style mask loop")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -19,13 +19,14 @@ changes the seconds: compare the rows of one run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _common import arg_parser
 
 # Run in a fresh interpreter, so RUSAGE_CHILDREN is the measured command alone.
 _RUNNER = r"""
@@ -61,7 +62,7 @@ def small_run(work: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--run", type=Path, default=None, help="run to export (default: a 20-step quick run)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from _common import arg_parser, load_average, peak_rss_mb
 
 
 def bench(name: str, data: Path, cache: Path, steps: int, overrides: dict) -> dict:
@@ -95,8 +96,8 @@ def bench(name: str, data: Path, cache: Path, steps: int, overrides: dict) -> di
         "patches/s": cfg.data.batch_size / per_step,
         "Mvoxels/s": cfg.data.batch_size * patch / per_step / 1e6,
         "wall s (incl. setup+val)": wall,
-        "peak RSS MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "load average (1 min)": os.getloadavg()[0],
+        "peak RSS MB": peak_rss_mb(),
+        "load average (1 min)": load_average(),
     }
 
 
@@ -332,7 +333,7 @@ def whole_run(data: Path, cache: Path, out: Path) -> dict:
     from segrap_nb.training.run_folder import RunFolder
 
     cfg = load_config("quick", {"data.val_cases": 2})
-    load0, t0, c0 = os.getloadavg()[0], time.perf_counter(), time.process_time()
+    load0, t0, c0 = load_average(), time.perf_counter(), time.process_time()
     result = train(cfg, data, out, cache_root=cache, progress=False, device="cpu", overwrite=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     final = [e for e in result.events if e["kind"] == "val"][-1]["groups"]
@@ -344,7 +345,7 @@ def whole_run(data: Path, cache: Path, out: Path) -> dict:
         "core6 DSC": final["core6"],
         "all DSC": final["all"],
         "load average before": load0,
-        "load average after": os.getloadavg()[0],
+        "load average after": load_average(),
         "run's own record": RunFolder(out).time_summary(),
     }
 
@@ -366,7 +367,7 @@ def whole_runs(data: Path, cache: Path, tmp: Path, threads: list[int]) -> list[d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--steps-quick", type=int, default=60)
     parser.add_argument(
         "--steps-gpu", type=int, default=4, help="gpu-config training steps on the CPU (0: skip)"
@@ -409,7 +410,7 @@ def quick_run_sections(args, data: Path, tmp: Path, show) -> None:
 
     cfg, entries = training_entries("quick", data, tmp / "cache", {"data.val_cases": 2})
     print(
-        f"\n5. a quick step's parts, ms ({torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}):"
+        f"\n5. a quick step's parts, ms ({torch.get_num_threads()} threads; load average {load_average():.1f}):"
     )
     parts = {
         "float32": step_breakdown(cfg, entries, 10, bf16=False),

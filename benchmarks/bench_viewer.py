@@ -12,7 +12,6 @@ target is well under 0.5 s per slider step.
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import time
@@ -33,6 +32,8 @@ from segrap_nb.viz.render import (
     reorient_lps,
 )
 from segrap_nb.viz.viewer import SliceViewer
+
+from _common import add_repeat, arg_parser
 
 
 def timed(fn, repeat: int) -> list[float]:
@@ -71,8 +72,8 @@ def report(name: str, times: list[float], reference: float | None = None) -> flo
 
 def main() -> None:
     """Build a full-size phantom case in memory and time the viewer's callbacks."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=7)
+    ap = arg_parser(__doc__)
+    add_repeat(ap, 7)
     ap.add_argument("--case", type=int, default=0, help="phantom case index (full size)")
     args = ap.parse_args()
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny dataset in the official release layout, built without the phantom;
+a tiny run folder (untrained weights) and a tiny head-like release it can predict;
 the quick run of notebook 04, trained once per code version (``quick_run``); test ordering for
 pytest-xdist's ``--dist loadgroup``.
 """
@@ -30,6 +31,36 @@ def tiny_copy(tiny_release: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "data"
     shutil.copytree(tiny_release, dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder with a ``best.pt`` of the tiny test config (no training needed)."""
+    from segrap_nb.training.checkpoint import save_checkpoint
+    from segrap_nb.training.model import build_model
+    from tests.factories import tiny_config
+
+    cfg = tiny_config()
+    run = tmp_path_factory.mktemp("run")
+    save_checkpoint(
+        run / "best.pt",
+        {
+            "model": build_model(cfg).state_dict(),
+            "config": cfg.to_dict(),
+            "step": 0,
+            "best_metric": 0.0,
+            "best_step": 0,
+        },
+    )
+    return run
+
+
+@pytest.fixture
+def synth_copy(tmp_path) -> Path:
+    """Four tiny head-like cases (images + maps) that the tiny run can predict."""
+    from tests.factories import write_head_release
+
+    return write_head_release(tmp_path / "D", n=2)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from segrap_nb import labels as L
 from segrap_nb.grid import spacing_mm
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.nifti import write_nifti
+from segrap_nb.training.train_config import TrainConfig, load_config
 
 
 def write_release_case(
@@ -200,3 +201,25 @@ def write_masks_case(root: Path, case_id: str = "segrap_0000", shape=MASKS_SHAPE
 
     shutil.rmtree(root / ONEHOT_DIR)
     return t1
+
+
+def tiny_config(**extra) -> TrainConfig:
+    """A config that trains in about a second per few steps on the synthetic cases."""
+    overrides = {
+        "name": "tiny",
+        "preprocess.spacing_mm": [3.0, 3.0, 3.0],
+        "data.patch_size": [16, 16, 8],
+        "data.batch_size": 2,
+        "data.val_cases": 1,
+        "data.max_samples_per_class": 200,
+        "model.features": [4, 8],
+        "model.strides": [2],
+        "train.steps": 6,
+        "train.val_every": 3,
+        "train.log_every": 1,
+        "train.warmup_steps": 1,
+        "train.sw_roi_size": None,
+        "train.sw_batch_size": 2,
+    }
+    overrides.update(extra)
+    return load_config("quick", overrides)

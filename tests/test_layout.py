@@ -201,3 +201,29 @@ def test_no_function_of_the_package_is_over_80_lines():
                 if lines > 80:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
     assert long == []
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def imports_of_test_modules(root: Path, package: str) -> list[str]:
+    """``importer -> test module`` for every import of a ``test_*`` module or a ``conftest`` (lazy included)."""
+    graph = import_graph(root, package)
+    return sorted(
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        for target in targets
+        if target.rpartition(".")[2].startswith(("test_", "conftest"))
+    )
+
+
+def test_no_test_module_imports_another(tmp_path):
+    """Shared helpers live in conftest.py, factories.py or a plain module, never in a test module."""
+    fake = tmp_path / "tests"
+    (fake / "io").mkdir(parents=True)
+    for init in (fake / "__init__.py", fake / "io" / "__init__.py", fake / "helpers.py"):
+        init.write_text("")
+    (fake / "test_a.py").write_text("from tests.helpers import x\n")
+    (fake / "io" / "test_b.py").write_text("def test_b():\n    from tests.test_a import y\n")
+    assert imports_of_test_modules(fake, "tests") == ["tests.io.test_b -> tests.test_a"]
+    assert imports_of_test_modules(TESTS, "tests") == []

@@ -16,8 +16,7 @@ from segrap_nb.training import default_run_dir, load_config, predict, train
 from segrap_nb.training.prediction import predict_file
 from segrap_nb.training.run_folder import RunFolder, Split
 from segrap_nb.training.runs import latest_run, mark_latest, time_warning
-from tests.factories import write_head_release
-from tests.test_training import tiny_config
+from tests.factories import tiny_config, write_head_release
 
 
 @pytest.fixture(scope="module")

@@ -26,27 +26,12 @@ import nbformat
 import pytest
 
 from tests import quick_run as QR
+from tests.notebook_cells import exercise_pairs
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 #: The notebooks that use the quick run (04 resumes it, 05 evaluates it, 06 exports it), in its xdist groups.
 QUICK = tuple(QR.NOTEBOOKS)
-
-
-def _tags(cell: Any) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def exercise_pairs(nb: Any) -> list[tuple[int, int]]:
-    """(answer cell index, solution cell index) of every exercise: the solution is the next code cell."""
-    pairs = []
-    for i, cell in enumerate(nb.cells):
-        if "answer" not in _tags(cell):
-            continue
-        j = next(k for k in range(i + 1, len(nb.cells)) if nb.cells[k].cell_type == "code")
-        assert "solution" in _tags(nb.cells[j]), f"cell {i}: the code cell after an answer is its solution"
-        pairs.append((i, j))
-    return pairs
 
 
 def _is_check(stmt: ast.stmt) -> bool:

@@ -18,8 +18,7 @@ from segrap_nb.eval.evaluate import evaluate
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_nifti, write_nifti
 from segrap_nb.io.nnunet import dataset_dirname, export_nnunet
-
-from .factories import TINY_AFFINE, TINY_SHAPE, zip_release
+from tests.factories import TINY_AFFINE, TINY_SHAPE, zip_release
 
 CASES = ["segrap_0000", "segrap_0001", "segrap_0002"]
 

@@ -11,8 +11,7 @@ from segrap_nb.cli import main
 from segrap_nb.eval.evaluate import evaluate
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.nifti import read_nifti, write_nifti
-
-from .factories import TINY_AFFINE, zip_release
+from tests.factories import TINY_AFFINE, zip_release
 
 
 def test_perfect_prediction_scores_one_everywhere(tiny_release, tmp_path, capsys):

@@ -64,7 +64,7 @@ def test_one_progress_switch_and_the_old_spelling_hidden(capsys):
         assert "--no-progress" in capsys.readouterr().out, command
     with pytest.raises(SystemExit):
         main(["phantom", "--help"])
-    assert "--quiet" not in capsys.readouterr().out  # still accepted: tests/test_phantom.py
+    assert "--quiet" not in capsys.readouterr().out  # still accepted: tests/phantom/test_phantom.py
 
 
 def test_each_command_is_a_module_of_the_cli_package():

@@ -8,8 +8,7 @@ import pytest
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
-
-from .factories import tiny_onehot, write_tiny_case, zip_release
+from tests.factories import tiny_onehot, write_tiny_case, zip_release
 
 
 def _complete(ds, n=3):

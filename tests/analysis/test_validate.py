@@ -5,8 +5,7 @@ import numpy as np
 from segrap_nb.cli import main
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.nifti import read_nifti, write_nifti
-
-from .factories import TINY_AFFINE, zip_release
+from tests.factories import TINY_AFFINE, zip_release
 
 
 def run_validate(path, capsys):

@@ -24,15 +24,15 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.test_browser import (
+from tests.browser import (
     CHROMIUM,
     REPO,
     SHOTS,
-    _start_jupyterlab,
-    _stop_server,
-    _wait_for_kernel,
-    _wait_for_server,
     launch_chromium,
+    start_jupyterlab,
+    stop_server,
+    wait_for_kernel,
+    wait_for_server,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -87,10 +87,10 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
     data = make_phantom(tmp_path / "data", cases=1, progress=False)
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    proc, base, token, log = _start_jupyterlab(work, data, tmp_path)
+    proc, base, token, log = start_jupyterlab(work, data, tmp_path)
     blocked: list[str] = []
     try:
-        _wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
+        wait_for_server(f"{base}/api/status?token={token}", proc, log, timeout_s=60)
         with sync_api.sync_playwright() as pw:
             context = launch_chromium(pw, tmp_path)
 
@@ -112,7 +112,7 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
                 page.goto(f"{base}/lab/tree/02_itk.ipynb?token={token}")
                 page.wait_for_selector(".jp-Notebook .jp-Cell")
                 # Routed requests only proceed while Playwright runs: wait with its timer.
-                _wait_for_kernel(base, token, timeout_s=240, pause=lambda s: page.wait_for_timeout(s * 1000))
+                wait_for_kernel(base, token, timeout_s=240, pause=lambda s: page.wait_for_timeout(s * 1000))
                 page.wait_for_selector(".jp-StatusBar-TextItem >> text=/Idle/", timeout=30_000)
                 page.locator(".lm-MenuBar-item", has_text="Run").first.click()
                 page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
@@ -165,7 +165,7 @@ def test_itkwidgets_renders_offline_from_the_local_copy(tmp_path: Path) -> None:
                 context.close()
                 (SHOTS / "itk_console.log").write_text("\n".join(console) + "\n")
     finally:
-        _stop_server(proc, base, token)
+        stop_server(proc, base, token)
     assert "Traceback" not in out, out
     needed = [u for u in blocked if urlparse(u).hostname not in UNNEEDED_HOSTS]
     assert not needed, f"outside requests attempted: {needed}"

@@ -14,8 +14,7 @@ from segrap_nb.eval import tables as T
 from segrap_nb.eval.evaluate import evaluate, summary_table
 from segrap_nb.io.dataset import SegRapDataset
 from segrap_nb.viz import eval_figures as E
-
-from .factories import TINY_AFFINE, tiny_onehot
+from tests.factories import TINY_AFFINE, tiny_onehot
 
 
 def _per_case(values: dict[str, list[float]], metric: str = "dsc") -> pd.DataFrame:

@@ -31,31 +31,16 @@ from segrap_nb.training.loop import train
 from segrap_nb.training.prediction import predict
 from segrap_nb.training.run_folder import RunFolder, metrics_frames, read_metrics, split_cases
 from segrap_nb.training.val_dice import dice_per_structure, group_means
-from tests.factories import HEAD_AFFINE, HEAD_SHAPE, HEAD_SPACING, head_case, write_head_release
+from tests.factories import (
+    HEAD_AFFINE,
+    HEAD_SHAPE,
+    HEAD_SPACING,
+    head_case,
+    tiny_config,
+    write_head_release,
+)
 
 SHAPE, SPACING, AFFINE = HEAD_SHAPE, HEAD_SPACING, HEAD_AFFINE
-
-
-def tiny_config(**extra) -> C.TrainConfig:
-    """A config that trains in about a second per few steps on the synthetic cases."""
-    overrides = {
-        "name": "tiny",
-        "preprocess.spacing_mm": [3.0, 3.0, 3.0],
-        "data.patch_size": [16, 16, 8],
-        "data.batch_size": 2,
-        "data.val_cases": 1,
-        "data.max_samples_per_class": 200,
-        "model.features": [4, 8],
-        "model.strides": [2],
-        "train.steps": 6,
-        "train.val_every": 3,
-        "train.log_every": 1,
-        "train.warmup_steps": 1,
-        "train.sw_roi_size": None,
-        "train.sw_batch_size": 2,
-    }
-    overrides.update(extra)
-    return C.load_config("quick", overrides)
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,7 @@ from segrap_nb.errors import DataError
 from segrap_nb.eval.evaluate import evaluate, official_table, write_csv_atomic
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR
 from segrap_nb.io.nifti import read_nifti, write_nifti
-
-from .factories import TINY_AFFINE, TINY_SHAPE
+from tests.factories import TINY_AFFINE, TINY_SHAPE
 
 sd = pytest.importorskip("surface_distance")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:surface_distance")

@@ -7,7 +7,7 @@ import pytest
 
 from segrap_nb.course.lessons import COLAB_CELL, LESSONS, course_map
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -16,7 +16,7 @@ def answers_module(path: Path) -> str | None:
     name = f"answers_{path.name[:2]}"
     return (
         name
-        if (Path(__file__).resolve().parents[1] / "segrap_nb" / "course" / f"{name}.py").is_file()
+        if (Path(__file__).resolve().parents[2] / "segrap_nb" / "course" / f"{name}.py").is_file()
         else None
     )
 
@@ -59,7 +59,7 @@ def test_exercises_ship_blank_with_a_hidden_solution_after_them(path):
     own (it uses ``answer`` only to check it) and its stored output says "not answered yet"."""
     import ast
 
-    from tests.test_exercises import exercise_pairs
+    from tests.notebook_cells import exercise_pairs
 
     nb = nbformat.read(path, as_version=4)
     pairs = exercise_pairs(nb)

@@ -1,6 +1,6 @@
 """The course: the notebook sequence, its Colab/Binder links and the cells every notebook shares.
 
-One place for what the index notebook lists and what ``tests/test_course.py`` checks in
+One place for what the index notebook lists and what ``tests/course/test_course.py`` checks in
 every notebook (badge, Colab set-up cell, "what you will learn", exercises).
 """
 

@@ -28,7 +28,7 @@ no one-hot map is built from them), each structure's masks are built only inside
 read from the distance transform only at the surfels (no float64 map of the whole crop), and
 surfels are sorted by ``np.lexsort``. The rest follows DeepMind's code step by step (same
 neighbour codes, same surfel areas, same distance transform on the same grid, same sums), so
-the results are the same floating-point numbers, which ``tests/test_metrics.py`` checks
+the results are the same floating-point numbers, which ``tests/eval/test_metrics.py`` checks
 against the package.
 
 Why cropping is exact: ``surface-distance`` itself works on the crop to the joint bounding box

@@ -6,7 +6,7 @@ ITK's copy). A release-size 1024 x 1024 x 132 case with 45 channels is 6.2 GB as
 12.5 GB while being written. This module writes the same MetaImage (the header SimpleITK
 writes, then one zlib stream of the voxels, x fastest, channel slowest), compressing one
 channel after the other, and reads it back channel by channel; memory is one channel.
-``tests/test_submission.py`` checks that SimpleITK reads these files as its own and that
+``tests/submission/test_submission.py`` checks that SimpleITK reads these files as its own and that
 the reader reads SimpleITK's files. Files this reader does not handle (data in a separate
 file, another voxel type) are read through SimpleITK instead.
 """

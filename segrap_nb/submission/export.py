@@ -34,7 +34,7 @@ from segrap_nb.submission.wheel import build_wheel
 if TYPE_CHECKING:
     from segrap_nb.training.checkpoint import Which
 
-#: The distributions the entry point imports (tests/test_submission.py checks the list is complete).
+#: The distributions the entry point imports (tests/submission/test_submission.py checks the list is complete).
 REQUIREMENTS: tuple[str, ...] = (
     "numpy",
     "scipy",

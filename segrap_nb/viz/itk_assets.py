@@ -39,7 +39,7 @@ from pathlib import Path
 #: (2024-06-21, "add set_image_piecewise_function_points"), which calls the viewer's
 #: ``setImagePiecewiseFunctionPoints``: added in itk-vtk-viewer e35ab0e8 and first released in
 #: 14.51.0 (tag = merge ea897047, the same day). The next release, 14.51.1 (2025-02-27), went
-#: with the next folder (itkwidgets a06b5cf), after 1.0a55. tests/test_itk_assets.py checks that
+#: with the next folder (itkwidgets a06b5cf), after 1.0a55. tests/viz/test_itk_assets.py checks that
 #: the installed bundle has every method itkwidgets calls.
 VIEWER_FOR_ITKWIDGETS: dict[str, str] = {"1.0a55": "14.51.0"}
 #: imjoy-jupyterlab-extension version -> the npm packages its bundle loads from CDNs.

@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -258,7 +259,10 @@ def loss_costs(classes: int, patch: list[int], batch: int, repeats: int = 10) ->
     for dtype in (torch.float32, torch.bfloat16):
         scores = scores32.to(dtype).requires_grad_()
         kind = "float32" if dtype == torch.float32 else "bfloat16"
-        fns = {"kit autograd DiceCE": dice_ce_loss_autograd, "kit fused DiceCE": DiceCE()}
+        fns: dict[str, Callable[..., torch.Tensor]] = {
+            "kit autograd DiceCE": dice_ce_loss_autograd,
+            "kit fused DiceCE": DiceCE(),
+        }
         if dtype == torch.float32:  # MONAI's one-hot Dice needs the scores' dtype to match
             fns = {"MONAI DiceCELoss": DiceCELoss(to_onehot_y=True, softmax=True, batch=True), **fns}
         values = []

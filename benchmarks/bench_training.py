@@ -15,13 +15,16 @@ One run reports, on the default 8-case quick phantom (or ``--data``), preprocess
    resident memory of the process (``resource.getrusage``; the gpu row is the peak of both).
 
 4. **The loss**, forward and backward on scores of one quick batch (2 x 55 classes x 48 x 48 x
-   32): MONAI's ``DiceCELoss`` against the kit's one-pass ``DiceCE`` (the same value), ms each.
+   32), float32 and bfloat16 scores: MONAI's ``DiceCELoss``, the kit's loss written with autograd
+   (``dice_ce_loss_autograd``) and the kit's fused ``DiceCE`` (analytic gradient; the same value),
+   ms each and their ratios.
 
 5. **Where a quick step's time goes** (timers around each part, the kit's model, loss,
    optimiser and augmentation on quick batches): augmentation, forward, the 55-class loss,
    backward, optimiser, ms per step, in float32 and with the quick setting's bfloat16 autocast
-   (``train.cpu_bf16``; on a CPU without native bf16 the setting is ignored), with the
-   validation of the two held-out cases.
+   (``train.cpu_bf16``; on a CPU without native bf16 the setting is ignored), the latter with
+   the autograd loss and with the fused one (ratio column), and the validation of the two
+   held-out cases.
 6. **The whole quick run as notebook 04 runs it** (``train`` on the default phantom, 2 cases
    held out, preprocessing cached beforehand as the notebook's earlier cells do), once with 1
    and once with 2 threads (``OMP_NUM_THREADS``, a fresh process each): wall and CPU seconds,
@@ -35,7 +38,7 @@ loader wait under 10 % of the quick step. The machine's other load distorts the 
 compare the rows of one run, and rerun when the machine is idle.
 
     python benchmarks/bench_training.py [--steps-quick 60] [--steps-gpu 4] [--batches 100] [--data DIR]
-        [--whole-run-threads 1 2] [--only-whole-run]
+        [--whole-run-threads 1 2] [--only-whole-run] [--only-loss]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -244,41 +248,50 @@ def augment_costs(patches, cfg, batches: int) -> dict[str, float]:
 
 
 def loss_costs(classes: int, patch: list[int], batch: int, repeats: int = 10) -> dict[str, float]:
-    """ms per forward + backward of MONAI's DiceCELoss and the kit's DiceCE, and their difference."""
+    """ms per forward + backward of MONAI's DiceCELoss, the kit's loss with autograd and fused, on bf16 scores too."""
     from monai.losses import DiceCELoss
 
-    from segrap_nb.training.loss import DiceCE
+    from segrap_nb.training.loss import DiceCE, dice_ce_loss_autograd
 
     g = torch.Generator().manual_seed(0)
-    scores = torch.randn(batch, classes, *patch, generator=g).requires_grad_()
+    scores32 = torch.randn(batch, classes, *patch, generator=g)
     labels = torch.randint(0, classes, (batch, 1, *patch), generator=g)
     out: dict[str, float] = {}
-    values = []
-    for name, fn in (
-        ("MONAI DiceCELoss", DiceCELoss(to_onehot_y=True, softmax=True, batch=True)),
-        ("kit DiceCE", DiceCE()),
-    ):
-        fn(scores, labels).backward()  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            loss = fn(scores, labels)
-            loss.backward()
-        out[f"{name}, ms"] = (time.perf_counter() - t0) / repeats * 1e3
-        values.append(float(loss.detach()))
-    out["ratio MONAI / kit"] = out["MONAI DiceCELoss, ms"] / out["kit DiceCE, ms"]
-    out["|difference| of the values"] = abs(values[0] - values[1])
+    for dtype in (torch.float32, torch.bfloat16):
+        scores = scores32.to(dtype).requires_grad_()
+        kind = "float32" if dtype == torch.float32 else "bfloat16"
+        fns: dict[str, Callable[..., torch.Tensor]] = {
+            "kit autograd DiceCE": dice_ce_loss_autograd,
+            "kit fused DiceCE": DiceCE(),
+        }
+        if dtype == torch.float32:  # MONAI's one-hot Dice needs the scores' dtype to match
+            fns = {"MONAI DiceCELoss": DiceCELoss(to_onehot_y=True, softmax=True, batch=True), **fns}
+        values = []
+        for name, fn in fns.items():
+            fn(scores, labels).backward()  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                loss = fn(scores, labels)
+                loss.backward()
+            out[f"{name}, {kind} scores, ms"] = (time.perf_counter() - t0) / repeats * 1e3
+            values.append(float(loss.detach()))
+        fused = out[f"kit fused DiceCE, {kind} scores, ms"]
+        out[f"ratio autograd / fused, {kind}"] = out[f"kit autograd DiceCE, {kind} scores, ms"] / fused
+        if dtype == torch.float32:
+            out["ratio MONAI / fused, float32"] = out["MONAI DiceCELoss, float32 scores, ms"] / fused
+        out[f"max |difference| of the values, {kind}"] = max(values) - min(values)
     return out
 
 
-def step_breakdown(cfg, entries: list[dict], steps: int, bf16: bool) -> dict[str, float]:
+def step_breakdown(cfg, entries: list[dict], steps: int, bf16: bool, fused: bool = True) -> dict[str, float]:
     """ms per quick step of each part (augmentation, forward, loss, backward, optimiser), warm."""
     from segrap_nb.training.augment import DeviceAugment
     from segrap_nb.training.data import PatchDataset, PatchLoader
-    from segrap_nb.training.loss import DiceCE
+    from segrap_nb.training.loss import DiceCE, dice_ce_loss_autograd
     from segrap_nb.training.model import build_model
 
     torch.manual_seed(0)
-    model, loss_fn = build_model(cfg), DiceCE()
+    model, loss_fn = build_model(cfg), (DiceCE() if fused else dice_ce_loss_autograd)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
     augment = DeviceAugment(cfg, torch.device("cpu"))
     b = cfg.data.batch_size
@@ -376,6 +389,9 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="dataset (default: a fresh 8-case quick phantom)")
     parser.add_argument("--whole-run-threads", type=int, nargs="*", default=[1, 2], help="[] to skip 6.")
     parser.add_argument("--only-whole-run", action="store_true", help="sections 5 and 6 only")
+    parser.add_argument(
+        "--only-loss", action="store_true", help="sections 4 and 5 only (6 with --whole-run-threads)"
+    )
     parser.add_argument("--child-run", nargs=3, metavar=("DATA", "CACHE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_run:  # section 6's worker: one whole run, one JSON line
@@ -397,7 +413,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = Path(args.data) if args.data else make_phantom(tmp / "phantom", cases=8, progress=False)
-        if not args.only_whole_run:
+        if args.only_loss:
+            loss_section(show)
+        elif not args.only_whole_run:
             throughput(args, data, tmp, show)
         quick_run_sections(args, data, tmp, show)
 
@@ -414,10 +432,14 @@ def quick_run_sections(args, data: Path, tmp: Path, show) -> None:
     )
     parts = {
         "float32": step_breakdown(cfg, entries, 10, bf16=False),
+        "bf16, autograd loss": step_breakdown(cfg, entries, 10, bf16=True, fused=False),
         "bfloat16 autocast": step_breakdown(cfg, entries, 10, bf16=True),
     }
+    table = pd.DataFrame(parts)
+    table["ratio autograd / fused loss"] = table["bf16, autograd loss"] / table["bfloat16 autocast"]
     with show():
-        print(pd.DataFrame(parts).to_string())
+        print(table.to_string())
+    print("(the loss's backward is inside 'backward'; 'bfloat16 autocast' is the quick setting, fused loss)")
     for bf16 in (False, True):
         secs = validation_seconds(load_config("quick", {"data.val_cases": 2}), data, tmp / "cache", bf16)
         print(f"one validation (2 held-out cases, {'bfloat16' if bf16 else 'float32'}): {secs:.2f} s")
@@ -435,7 +457,6 @@ def throughput(args, data: Path, tmp: Path, show) -> None:
     """Sections 1-4: the loader, the device augmentation, training steps, the loss."""
     import pandas as pd
 
-    from segrap_nb.training import load_config
     from segrap_nb.training.data import PatchDataset
 
     # 1. the loader alone, gpu configuration
@@ -486,9 +507,19 @@ def throughput(args, data: Path, tmp: Path, show) -> None:
     quick = rows[0]["loader wait share"]
     print(f"goal: quick-mode loader wait < 10% of the step: {'met' if quick < 0.10 else 'NOT met'}")
 
+    loss_section(show)
+
+
+def loss_section(show) -> None:
+    """Section 4: the loss's forward + backward on one quick batch of scores, ms, with the load average."""
+    import pandas as pd
+
+    from segrap_nb.training import load_config
+
     qcfg = load_config("quick")
     print(
-        f"\n4. the loss, forward + backward, batch {qcfg.data.batch_size} x {qcfg.num_classes} classes x {qcfg.data.patch_size}:"
+        f"\n4. the loss, forward + backward, batch {qcfg.data.batch_size} x {qcfg.num_classes} classes x "
+        f"{qcfg.data.patch_size} ({torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}):"
     )
     with show():
         print(pd.Series(loss_costs(qcfg.num_classes, qcfg.data.patch_size, qcfg.data.batch_size)).to_string())

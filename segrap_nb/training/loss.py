@@ -2,7 +2,7 @@
 
 ``DiceCE()(scores, labels)`` equals ``monai.losses.DiceCELoss(to_onehot_y=True, softmax=True,
 batch=True)`` (Dice over the whole batch, every class including the background, smoothing
-1e-5, both terms weighted 1), value and gradient, to float precision (tests/test_loss.py).
+1e-5, both terms weighted 1), value and gradient, to float precision (tests/training/test_loss.py).
 
 Why not MONAI's own: it builds a one-hot copy of the labels (classes x voxels floats), computes
 softmax twice, and autograd walks back through a dozen full-size tensors (log-softmax, exp, the

@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 from segrap_nb import labels as L
 from segrap_nb.viz._style import (
     BLUE,
-    DPI,
     NAME_FONTSIZE,
     ORANGE,
+    figure,
     jittered_boxes,
     phantom_title,
     titled,
@@ -39,10 +39,9 @@ PLAIN, CONTRAST = BLUE, ORANGE
 
 
 def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1) -> tuple[Figure, list]:
-    """A pyplot Figure at the kit's dpi (a notebook shows it inline; close it in scripts)."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), dpi=DPI, squeeze=False)
+    """A figure of the kit (:func:`segrap_nb.viz._style.figure`) with ``nrows`` x ``ncols`` axes."""
+    fig = figure(width, height)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, list(axes.ravel())
 
 

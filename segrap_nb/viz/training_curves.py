@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from segrap_nb.viz._style import figure, phantom_title
 from segrap_nb.viz.colors import group_color
@@ -37,8 +37,8 @@ class LivePlot:
         self.losses: list[float] = []
         self.val_steps: list[int] = []
         self.dsc: dict[str, list[float]] = {}
-        self.figure, (self.ax_loss, self.ax_dsc) = plt.subplots(1, 2, figsize=(10, 3.4))
-        plt.close(self.figure)  # shown through display(), not by the inline backend at cell end
+        self.figure = figure(10, 3.4)  # not a pyplot figure: shown through display() only
+        self.ax_loss, self.ax_dsc = self.figure.subplots(1, 2)
         self._handle = None
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -53,7 +53,7 @@ class LivePlot:
         if self.live and (event["kind"] == "val" or self.every == "train"):
             self.show()
 
-    def draw(self) -> plt.Figure:
+    def draw(self) -> Figure:
         """Redraw both panels from what has been recorded; return the figure."""
         self._draw_panels(self.ax_loss, self.ax_dsc)
         self.figure.tight_layout()

@@ -348,6 +348,7 @@ def test_plots_draw_from_the_tables(synthetic):
 
     root, _ = synthetic
     result = _run(root)
+    open_before = plt.get_fignums()
     case = SegRapDataset(root)[0]
     figs = [
         stats_plots.plot_volumes(result.volumes, task=1),
@@ -361,8 +362,9 @@ def test_plots_draw_from_the_tables(synthetic):
     assert len(vol_ax.get_yticklabels()) == 54  # every label present in some case
     assert figs[1].axes[0].images[0].get_array().shape == (3, 54)
     assert len(figs[2].axes) == 3
+    assert plt.get_fignums() == open_before  # the kit's figures: shown as PNGs, none left in pyplot
     for fig in figs:
-        plt.close(fig)
+        assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_count_labels_streams_in_chunks_and_names_bad_files(synthetic, tmp_path):

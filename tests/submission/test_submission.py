@@ -374,7 +374,11 @@ def test_every_library_the_entry_point_imports_is_pinned():
     from importlib.metadata import packages_distributions
 
     dists = packages_distributions()
-    third_party = {n for n in names if n not in sys.stdlib_module_names and n != "segrap_nb"}
+    # IPython: imported only inside a Jupyter kernel (progress.NotebookBar), never in the container.
+    notebook_only = {"IPython"}
+    third_party = {
+        n for n in names if n not in sys.stdlib_module_names and n not in {"segrap_nb", *notebook_only}
+    }
     needed = {d.lower() for n in third_party for d in dists.get(n, [n])}
     assert needed <= {r.lower() for r in REQUIREMENTS}, sorted(needed - {r.lower() for r in REQUIREMENTS})
     assert "torch" in needed and "simpleitk" in needed

@@ -17,7 +17,7 @@ work (``onehot_map`` from masks, evaluate, validate), and wall / floor at most 1
 worker, 0.75 with ``--workers 2`` on 2 cores.
 
     python benchmarks/bench_fullsize.py [--data DIR] [--only validate evaluate-masks ...]
-        [--notebooks 00 01 02 03 05] [--run RUN_DIR] [--workers 2]
+        [--notebooks 00 01 02 03 04 05] [--run RUN_DIR] [--workers 2] [--cases 3]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from isal import igzip
 
-from _common import BINDER_MB, ROOT, arg_parser, load_average, peak_rss_mb
+from _common import BINDER_MB, ROOT, arg_parser, load_average
 
 sys.path.insert(0, str(ROOT))
 
@@ -68,20 +68,26 @@ def inflate_floor(files: list[Path]) -> float:
     return time.process_time() - t0
 
 
+# The measured command runs as a child of this small launcher, not of the benchmark itself: on
+# Linux a process's peak RSS starts at its parent's RSS at fork (kept across exec), so a child
+# of the benchmark (which may have just made a 1 GB phantom) would report at least that.
+_LAUNCH = r"""
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status))
+"""
+
+
 def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
     """Run ``python argv`` in a fresh process: (wall s, CPU s, peak RSS MB of it or its children, rc)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([PY, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([PY, "-S", "-c", _LAUNCH, PY, *argv], env=env, capture_output=True, check=True)
     wall = time.perf_counter() - t0
-    rc = os.waitstatus_to_exitcode(status)
-    peak = peak_rss_mb(usage)
-    cpu = usage.ru_utime + usage.ru_stime
-    if rc not in (0, 1):  # validate exits 1 on findings: still a measurement
-        print(err.decode(errors="replace")[-2000:], file=sys.stderr)
-    return wall, cpu, peak, rc
+    maxrss_kib, cpu, rc = proc.stdout.split()
+    if int(rc) not in (0, 1):  # validate exits 1 on findings: still a measurement
+        print(proc.stderr.decode(errors="replace")[-2000:], file=sys.stderr)
+    return wall, float(cpu), int(maxrss_kib) / 1024, int(rc)
 
 
 _NOTEBOOK = r"""
@@ -101,12 +107,11 @@ for case in ds:
 """
 
 
-def make_data(data: Path) -> Path:
-    """The 2-case full-size phantom at ``data`` (made once, reused), with masks-only and maps-only views."""
-    from segrap_nb.phantom.writer import make_phantom
-
-    if not (data / "PHANTOM.txt").exists():
-        make_phantom(data, cases=2, size="full", seed=0, progress=True)
+def make_data(data: Path, cases: int) -> Path:
+    """The full-size phantom at ``data`` (made once, reused), with masks-only and maps-only views."""
+    if not (data / "PHANTOM.txt").exists():  # made in its own process: see _LAUNCH
+        argv = ["-m", "segrap_nb", "phantom", str(data), "--size", "full", "--cases", str(cases)]
+        subprocess.run([PY, *argv], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     views = data.parent / f"{data.name}-views"
     masks = views / "masks_only" / IMAGES_DIR
     maps = views / "maps_only" / ONEHOT_DIR
@@ -287,9 +292,10 @@ def main() -> None:
     ap.add_argument("--notebooks", nargs="*", default=[], help="notebook numbers, e.g. 00 01 02 03 05")
     ap.add_argument("--run", type=Path, default=None, help="a trained run folder: also time predict")
     ap.add_argument("--workers", type=int, default=2, help="also run the parallel commands with this")
+    ap.add_argument("--cases", type=int, default=2, help="cases of a new phantom (notebook 04 needs 3)")
     args = ap.parse_args()
     data = args.data.expanduser()
-    views = make_data(data)
+    views = make_data(data, args.cases)
     env = {**os.environ, "SEGRAP_DATA": str(data), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory(prefix="bench-fullsize-", dir=data.parent) as tmp:
         env["SEGRAP_CACHE"] = str(Path(tmp) / "cache")  # a fresh cache: nothing served from it

@@ -16,15 +16,14 @@ import numpy as np
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.grid import FileGrid
-from segrap_nb.io.counts import NiftiStream
+from segrap_nb.io.counts import PIECE_BYTES, NiftiStream, add_counts
 from segrap_nb.io.dataset import IMAGE_KEYS, Case, SegRapDataset
 from segrap_nb.io.fileref import FileRef
 from segrap_nb.io.nifti import Volume, read_nifti
 from segrap_nb.parallel import run_in_order
 
-#: Bytes inflated at a time (one reused buffer); pieces of them scanned at a time (cache-sized).
+#: Bytes inflated at a time (one reused buffer); scanned in pieces of ``PIECE_BYTES`` (cache-sized).
 SCAN_BYTES = 1 << 20
-PIECE_BYTES = 1 << 16
 
 
 @dataclass
@@ -123,12 +122,9 @@ def _check_images(report: CaseReport, case: Case) -> FileGrid | None:
 
 
 def _label_counts(arr: np.ndarray, top: int) -> np.ndarray:
-    """Voxels of every value 0..top of a uint8 map (int64), in slabs: no int64 copy of the map."""
+    """Voxels of every value 0..top of a uint8 map (int64): no int64 copy of the map."""
     counts = np.zeros(256, dtype=np.int64)
-    flat = arr.ravel(order="K")
-    for lo in range(0, flat.size, PIECE_BYTES):  # bincount's intp copy of a slab stays in cache
-        part = np.bincount(flat[lo : lo + PIECE_BYTES], minlength=256)
-        counts[: part.size] += part
+    add_counts(counts, arr)
     return counts[: top + 1]
 
 
@@ -139,13 +135,8 @@ def _read_map(report: CaseReport, ref: FileRef) -> tuple[Volume | None, np.ndarr
             info = stream.info
             if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
                 counts = np.zeros(256, dtype=np.int64)
-
-                def count(part: np.ndarray) -> None:
-                    for lo in range(0, part.size, PIECE_BYTES):
-                        counts[:] += np.bincount(part[lo : lo + PIECE_BYTES], minlength=256)
-
                 out = np.empty(int(np.prod(info.shape)), dtype=np.uint8)
-                array = stream.read_into(out, count)
+                array = stream.read_into(out, lambda part: add_counts(counts, part))
                 spacing = (info.spacing[0], info.spacing[1], info.spacing[2])
                 return Volume(array, info.affine, spacing, str(ref)), counts
     except DataError as exc:

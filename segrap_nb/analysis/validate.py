@@ -128,22 +128,29 @@ def _label_counts(arr: np.ndarray, top: int) -> np.ndarray:
     return counts[: top + 1]
 
 
-def _read_map(report: CaseReport, ref: FileRef) -> tuple[Volume | None, np.ndarray | None]:
-    """A one-hot map, and for a plain uint8 map its label counts taken while it is inflated (in cache)."""
+def _read_map(
+    report: CaseReport, ref: FileRef, buffer: np.ndarray
+) -> tuple[Volume | None, np.ndarray | None, np.ndarray]:
+    """A one-hot map, for a plain uint8 map its label counts taken while it is inflated (in cache), and the buffer.
+
+    A plain uint8 map is inflated into ``buffer`` (reused for the case's second map: the pages
+    of a fresh 131 MB array cost more than counting it; grown if too small).
+    """
     try:
         with _opened(ref) as stream:
             info = stream.info
             if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
                 counts = np.zeros(256, dtype=np.int64)
-                out = np.empty(int(np.prod(info.shape)), dtype=np.uint8)
-                array = stream.read_into(out, lambda part: add_counts(counts, part))
+                if buffer.size < int(np.prod(info.shape)):
+                    buffer = np.empty(int(np.prod(info.shape)), dtype=np.uint8)
+                array = stream.read_into(buffer, lambda part: add_counts(counts, part))
                 spacing = (info.spacing[0], info.spacing[1], info.spacing[2])
-                return Volume(array, info.affine, spacing, str(ref)), counts
+                return Volume(array, info.affine, spacing, str(ref)), counts, buffer
     except DataError as exc:
         report.error(exc.source, exc.problem)
-        return None, None
+        return None, None, buffer
     vol = read_nifti_reported(report, ref)
-    return vol, None
+    return vol, None, buffer
 
 
 def read_nifti_reported(report: CaseReport, ref: FileRef) -> Volume | None:
@@ -155,38 +162,36 @@ def read_nifti_reported(report: CaseReport, ref: FileRef) -> Volume | None:
         return None
 
 
-def _check_maps(
-    report: CaseReport, case: Case, grid: FileGrid | None
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Read the one-hot maps: integer labels in range, on the CT's grid; returns the good ones and their label counts."""
-    maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for task in (1, 2):
-        if task not in case.onehot:
-            continue
-        top = L.max_label(task)
-        vol, counted = _read_map(report, case.onehot[task])
-        if vol is None:
-            continue
-        if vol.array.dtype.kind not in "iu":
-            report.error(vol.source, f"one-hot map has dtype {vol.array.dtype}, expected integers")
-            continue
-        vmax = int(vol.array.max())
-        # a uint8 map within range needs no minimum (one pass fewer over 131 M voxels)
-        vmin = 0 if vol.array.dtype == np.uint8 and vmax <= top else int(vol.array.min())
-        if vmin < 0 or vmax > top:
-            report.error(vol.source, f"label values {vmin}..{vmax} out of range 0..{top}")
-            continue
-        if grid is not None and (problem := grid.mismatch(vol.shape, vol.affine)):
-            report.error(vol.source, problem)
-            continue
-        arr = vol.array.astype(np.uint8, copy=False)
-        counts = counted[: top + 1] if counted is not None else _label_counts(arr, top)
-        absent = sorted(set(range(1, top + 1)) - set(np.flatnonzero(counts).tolist()))
-        if absent:
-            names = ", ".join(f"{k} {L.label_names(task)[k]}" for k in absent)
-            report.info(vol.source, f"labels absent from this case: {names}")
-        maps[task] = (arr, counts)
-    return maps
+def _check_map(
+    report: CaseReport, case: Case, grid: FileGrid | None, task: int, buffer: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray]:
+    """Read the task's one-hot map: integer labels in range, on the CT's grid; (map and label counts, or None; the buffer)."""
+    if task not in case.onehot:
+        return None, buffer
+    top = L.max_label(task)
+    vol, counted, buffer = _read_map(report, case.onehot[task], buffer)
+    if vol is None:
+        return None, buffer
+    if vol.array.dtype.kind not in "iu":
+        report.error(vol.source, f"one-hot map has dtype {vol.array.dtype}, expected integers")
+        return None, buffer
+    if counted is not None:  # counted while inflated: no further pass over 131 M voxels
+        vmin, vmax = 0, int(np.flatnonzero(counted).max(initial=0))
+    else:
+        vmin, vmax = int(vol.array.min()), int(vol.array.max())
+    if vmin < 0 or vmax > top:
+        report.error(vol.source, f"label values {vmin}..{vmax} out of range 0..{top}")
+        return None, buffer
+    if grid is not None and (problem := grid.mismatch(vol.shape, vol.affine)):
+        report.error(vol.source, problem)
+        return None, buffer
+    arr = vol.array.astype(np.uint8, copy=False)
+    counts = counted[: top + 1] if counted is not None else _label_counts(arr, top)
+    absent = sorted(set(range(1, top + 1)) - set(np.flatnonzero(counts).tolist()))
+    if absent:
+        names = ", ".join(f"{k} {L.label_names(task)[k]}" for k in absent)
+        report.info(vol.source, f"labels absent from this case: {names}")
+    return (arr, counts), buffer
 
 
 @dataclass
@@ -227,14 +232,17 @@ def _scan_mask(stream: NiftiStream, against: np.ndarray | None, lut: np.ndarray)
 
 
 def _check_masks(
-    report: CaseReport, case: Case, grid: FileGrid | None, maps: dict[int, tuple[np.ndarray, np.ndarray]]
+    report: CaseReport,
+    case: Case,
+    grid: FileGrid | None,
+    task: int,
+    checked: tuple[np.ndarray, np.ndarray] | None,
 ) -> None:
-    """Decode each mask once (streamed): binary, on the CT's grid, equal to its one-hot labels, empty or not."""
-    for name in (*L.OAR_NAMES, *L.GTV_NAMES):
+    """Decode each mask of ``task`` once (streamed): binary, on the CT's grid, equal to its one-hot labels (``checked``: the map and its counts), empty or not."""
+    for name in L.OAR_NAMES if task == 1 else L.GTV_NAMES:
         if name not in case.files:
             continue
         ref = case.files[name]
-        task = 2 if name in L.GTV_NAMES else 1
         labels = L.labels_of(name, task)
         lut = np.zeros(256, dtype=bool)
         lut[list(labels)] = True
@@ -242,8 +250,8 @@ def _check_masks(
             with _opened(ref) as stream:  # header and voxels from one pass: decoded once
                 info = stream.info
                 on_grid = grid is None or not grid.mismatch(info.shape, info.affine)
-                fits = task in maps and on_grid and maps[task][0].shape == info.shape
-                scan = _scan_mask(stream, maps[task][0] if fits else None, lut)
+                fits = checked is not None and on_grid and checked[0].shape == info.shape
+                scan = _scan_mask(stream, checked[0] if fits and checked else None, lut)
         except DataError as exc:
             report.error(exc.source, exc.problem)
             continue
@@ -256,12 +264,12 @@ def _check_masks(
             continue
         if scan.inside == 0:
             report.info(str(ref), f"empty mask: no voxel of {name} in this case")
-        if task not in maps:
+        if checked is None:
             continue
-        if maps[task][0].shape != info.shape:
+        if checked[0].shape != info.shape:
             report.error(str(ref), f"shape {info.shape} differs from the one-hot map's")
             continue
-        expected = int(maps[task][1][list(labels)].sum())  # voxels of the structure in the map
+        expected = int(checked[1][list(labels)].sum())  # voxels of the structure in the map
         diff = scan.inside + expected - 2 * scan.agreed  # |mask XOR map|: the voxels they disagree on
         if diff:
             labs = "+".join(str(k) for k in labels)
@@ -269,12 +277,15 @@ def _check_masks(
 
 
 def check_case(case: Case, expect_images: bool, expect_onehot: bool) -> CaseReport:
-    """Run every check on one case (decodes each file once; only the one-hot maps are held whole)."""
+    """Run every check on one case (decodes each file once; only one one-hot map is held whole at a time)."""
     report = CaseReport(case.case_id)
     _check_presence(report, case, expect_images, expect_onehot)
     grid = _check_images(report, case)
-    maps = _check_maps(report, case, grid)
-    _check_masks(report, case, grid, maps)
+    buffer = np.empty(0, dtype=np.uint8)  # both maps are inflated into it, one after the other
+    for task in (1, 2):
+        checked, buffer = _check_map(report, case, grid, task, buffer)
+        _check_masks(report, case, grid, task, checked)
+        del checked  # the buffer now holds the next map
     return report
 
 

@@ -46,6 +46,7 @@ from segrap_nb.errors import DataError
 from segrap_nb.grid import same_affine, spacing_mm
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import Case
+from segrap_nb.io.nifti import NiftiInfo
 from segrap_nb.progress import progress_bar
 from segrap_nb.training.train_config import PreprocessConfig
 
@@ -113,6 +114,13 @@ def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return out, affine @ nio.inv_ornt_aff(ornt, array.shape), ornt
 
 
+def _ras_grid(header: NiftiInfo) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
+    """What :func:`to_ras` makes of a volume with this header: (RAS shape, RAS affine, orientation transform)."""
+    ornt = nio.ornt_transform(nio.io_orientation(header.affine), _RAS)
+    shape = tuple(int(header.shape[int(np.flatnonzero(ornt[:, 0] == ax)[0])]) for ax in range(3))
+    return shape, header.affine @ nio.inv_ornt_aff(ornt, header.shape[:3]), ornt  # type: ignore[return-value]
+
+
 def from_ras(array: np.ndarray, ornt: np.ndarray) -> np.ndarray:
     """Undo :func:`to_ras`: bring an RAS-ordered array back to the stored (i, j, k) order."""
     return np.ascontiguousarray(nio.apply_orientation(array, _inverse(ornt)))
@@ -141,6 +149,10 @@ def resample_affine(affine: np.ndarray, shape_in: Sequence[int], shape_out: Sequ
     return affine @ m
 
 
+#: Slices resampled in-plane at a time: one float32 slab of a 1024 x 1024 CT is 32 MB.
+SLAB_SLICES = 8
+
+
 def resample(array: np.ndarray, shape_out: Sequence[int], labels: bool = False) -> np.ndarray:
     """Resample a 3D array to ``shape_out``: trilinear (float32 out) or nearest-exact (labels)."""
     if tuple(array.shape) == tuple(shape_out):
@@ -149,10 +161,33 @@ def resample(array: np.ndarray, shape_out: Sequence[int], labels: bool = False) 
     if labels:
         t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.uint8))[None, None]
         out = F.interpolate(t, size=tuple(shape_out), mode="nearest-exact")
-    else:
-        t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
-        out = F.interpolate(t, size=tuple(shape_out), mode="trilinear", align_corners=False)
-    return out[0, 0].numpy()
+        return out[0, 0].numpy()
+    return _resample_linear(array, shape_out)
+
+
+def _resample_linear(array: np.ndarray, shape_out: Sequence[int]) -> np.ndarray:
+    """Trilinear (align_corners=False) resampling of an (x, y, z) array to float32, a slab of slices at a time.
+
+    Written out because ``interpolate`` needs the whole input as float32 (1 GB for two
+    release-size CTs). Trilinear interpolation is separable: each slab of ``SLAB_SLICES``
+    slices is resampled in-plane (bilinear), then the small result along z when its size
+    changes. It equals ``interpolate(mode="trilinear")`` on the whole array up to float32
+    rounding (one unit in the last place: tests/training/test_preprocess.py), and bit for bit
+    on the phantom's cases.
+    """
+    ox, oy, oz = (int(n) for n in shape_out)
+    nz = array.shape[2]
+    plane = np.empty((ox, oy, nz), np.float32)
+    for z0 in range(0, nz, SLAB_SLICES):
+        slab = np.ascontiguousarray(array[:, :, z0 : z0 + SLAB_SLICES].transpose(2, 0, 1), dtype=np.float32)
+        out = F.interpolate(
+            torch.from_numpy(slab)[:, None], size=(ox, oy), mode="bilinear", align_corners=False
+        )
+        plane[:, :, z0 : z0 + slab.shape[0]] = out[:, 0].permute(1, 2, 0).numpy()
+    if oz == nz:
+        return plane
+    t = torch.from_numpy(plane)[None, None]
+    return F.interpolate(t, size=(ox, oy, oz), mode="trilinear", align_corners=False)[0, 0].numpy()
 
 
 def body_mask(ct: np.ndarray, threshold_hu: float, source: str = "CT") -> tuple[np.ndarray, list[list[int]]]:
@@ -182,41 +217,56 @@ def normalise(
 
 
 # -- one case --------------------------------------------------------------------------------
-def preprocess_case(
-    case: Case, settings: PreprocessConfig, task: int = 1, with_label: bool = True
-) -> tuple[np.ndarray, np.ndarray | None, CaseMeta]:
-    """Preprocess one case: (image float32 (2, x, y, z), labels uint8 (1, x, y, z) or None, meta)."""
-    plain = case.image(contrast=False)
-    contrast = case.image(contrast=True)
+def _check_ct_grids(case: Case) -> NiftiInfo:
+    """The plain CT's header, after checking that the contrast CT lies on the same grid (headers only)."""
+    plain = case.image_header(contrast=False)
+    contrast = case.image_header(contrast=True)
     if plain.shape != contrast.shape or not same_affine(plain.affine, contrast.affine):
         raise DataError(
             case.files["image_contrast"], f"grid {contrast.shape} differs from image.nii.gz {plain.shape}"
         )
-    label_vol = None
-    if with_label:
-        label_vol = case.onehot_map(task)
-        if label_vol.shape != plain.shape:
-            raise DataError(
-                label_vol.source, f"label shape {label_vol.shape} differs from the CT {plain.shape}"
-            )
-        if int(label_vol.array.max(initial=0)) > L.max_label(task):
-            raise DataError(label_vol.source, f"labels above {L.max_label(task)} in a task {task} map")
+    return plain
 
-    ras_plain, ras_affine, ornt = to_ras(plain.array, plain.affine)
+
+def _resampled_ct(case: Case, contrast: bool, shape_out: Sequence[int]) -> np.ndarray:
+    """One CT of the case in RAS, resampled to ``shape_out`` (float32); only the stored CT is held at full size."""
+    vol = case.image(contrast=contrast)
+    return resample(to_ras(vol.array, vol.affine)[0], shape_out)
+
+
+def _resampled_label(case: Case, task: int, header: NiftiInfo, shape_out: Sequence[int]) -> np.ndarray:
+    """The task's one-hot map in RAS, resampled (nearest-exact) to ``shape_out``, after checking its grid and labels."""
+    label_vol = case.onehot_map(task)
+    if label_vol.shape != header.shape:
+        raise DataError(label_vol.source, f"label shape {label_vol.shape} differs from the CT {header.shape}")
+    if int(label_vol.array.max(initial=0)) > L.max_label(task):
+        raise DataError(label_vol.source, f"labels above {L.max_label(task)} in a task {task} map")
+    return resample(to_ras(label_vol.array, label_vol.affine)[0], shape_out, labels=True)
+
+
+# -- one case --------------------------------------------------------------------------------
+def preprocess_case(
+    case: Case, settings: PreprocessConfig, task: int = 1, with_label: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, CaseMeta]:
+    """Preprocess one case: (image float32 (2, x, y, z), labels uint8 (1, x, y, z) or None, meta).
+
+    The stored files are read one at a time (plain CT, contrast CT, label map), each resampled
+    before the next is read: a release-size case never holds two full-size arrays at once.
+    """
+    header = _check_ct_grids(case)
+    ras_shape, ras_affine, ornt = _ras_grid(header)
     ras_spacing = np.asarray(spacing_mm(ras_affine))
-    shape_out = resampled_shape(ras_plain.shape, ras_spacing.tolist(), settings.spacing_mm)
-    res_affine = resample_affine(ras_affine, ras_plain.shape, shape_out)
+    shape_out = resampled_shape(ras_shape, ras_spacing.tolist(), settings.spacing_mm)
+    res_affine = resample_affine(ras_affine, ras_shape, shape_out)
 
-    channels = [resample(ras_plain, shape_out)]
-    del ras_plain
-    channels.append(resample(to_ras(contrast.array, contrast.affine)[0], shape_out))
+    channels = [_resampled_ct(case, False, shape_out), _resampled_ct(case, True, shape_out)]
     body, box = body_mask(channels[0], settings.body_threshold_hu, str(case.files["image"]))
     sl = tuple(slice(a, b) for a, b in box)
     body = np.ascontiguousarray(body[sl])
     label = None
     lost = 0
-    if label_vol is not None:
-        full = resample(to_ras(label_vol.array, label_vol.affine)[0], shape_out, labels=True)
+    if with_label:
+        full = _resampled_label(case, task, header, shape_out)
         label = np.ascontiguousarray(full[sl])[None]
         lost = int(np.count_nonzero(full)) - int(np.count_nonzero(label))
     cropped = [np.ascontiguousarray(c[sl]) for c in channels]
@@ -232,10 +282,10 @@ def preprocess_case(
     meta = CaseMeta(
         case_id=case.case_id,
         task=task,
-        original_shape=[int(s) for s in plain.shape],
-        original_affine=np.asarray(plain.affine, float).tolist(),
+        original_shape=[int(s) for s in header.shape],
+        original_affine=np.asarray(header.affine, float).tolist(),
         ornt=np.asarray(ornt, float).tolist(),
-        ras_shape=[int(plain.shape[int(np.flatnonzero(ornt[:, 0] == ax)[0])]) for ax in range(3)],
+        ras_shape=[int(n) for n in ras_shape],
         resampled_shape=[int(s) for s in shape_out],
         spacing_mm=list(spacing_mm(res_affine)),
         crop=box,

@@ -1,8 +1,8 @@
 """Validation DSC per structure from one confusion matrix, and the organ groups we report.
 
 An OAR is a *union* of one-hot labels (``Eye_L = {10, 12}``), so DSC is computed per structure,
-not per label: from the (true label, predicted label) confusion matrix (one ``torch.bincount``
-over the volume), ``|P ∩ G|`` of structure S is the sum of the block S x S, ``|G|`` the rows of
+not per label: from the (true label, predicted label) confusion matrix (counted piece by
+piece over the volume), ``|P ∩ G|`` of structure S is the sum of the block S x S, ``|G|`` the rows of
 S and ``|P|`` its columns; the DSC and its empty/empty rule are :func:`segrap_nb.eval.metrics.dice`.
 """
 
@@ -26,12 +26,44 @@ def groups_for(task: int) -> dict[str, tuple[str, ...]]:
     return out
 
 
+#: Voxels compared at a time: a piece and its int64 pair codes stay in the CPU's cache.
+PIECE_VOXELS = 1 << 16
+
+
+def _flat_pair(
+    gt: np.ndarray | torch.Tensor, pred: np.ndarray | torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both label maps as flat uint8 arrays in one voxel order (views where their layouts allow)."""
+    g = np.asarray(gt.cpu() if isinstance(gt, torch.Tensor) else gt).astype(np.uint8, copy=False)
+    p = np.asarray(pred.cpu() if isinstance(pred, torch.Tensor) else pred).astype(np.uint8, copy=False)
+    if g.shape != p.shape:
+        raise ValueError(f"label maps of different shapes: ground truth {g.shape}, prediction {p.shape}")
+    if g.ndim > 1 and g.flags.f_contiguous and p.flags.f_contiguous:  # NIfTI's (i, j, k) order
+        return g.ravel(order="F"), p.ravel(order="F")
+    return g.ravel(order="C"), p.ravel(order="C")
+
+
 def confusion(gt: np.ndarray | torch.Tensor, pred: np.ndarray | torch.Tensor, num_classes: int) -> np.ndarray:
-    """(num_classes x num_classes) voxel counts: rows = ground-truth label, columns = predicted."""
-    g = torch.as_tensor(np.asarray(gt)).reshape(-1).long()
-    p = torch.as_tensor(np.asarray(pred)).reshape(-1).long()
-    counts = torch.bincount(g * num_classes + p, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes).numpy()
+    """(num_classes x num_classes) voxel counts: rows = ground-truth label, columns = predicted.
+
+    Written by hand for memory: one ``bincount`` of ``gt * n + pred`` over the whole volume
+    makes int64 copies (4 GB for a release-size case). Here a cache-sized piece is counted at
+    a time, and only its voxels labelled in either map; the rest is background in both.
+    """
+    g, p = _flat_pair(gt, pred)
+    n = num_classes
+    counts = np.zeros(n * n, dtype=np.int64)
+    background = 0
+    for lo in range(0, g.size, PIECE_VOXELS):
+        gp, pp = g[lo : lo + PIECE_VOXELS], p[lo : lo + PIECE_VOXELS]
+        if max(int(gp.max(initial=0)), int(pp.max(initial=0))) >= n:
+            raise ValueError(f"a label above {n - 1} in a map of {n} classes")
+        either = np.bitwise_or(gp, pp) != 0
+        codes = gp[either].astype(np.int64) * n + pp[either]
+        counts += np.bincount(codes, minlength=n * n)
+        background += gp.size - codes.size
+    counts[0] += background
+    return counts.reshape(n, n)
 
 
 def dice_from_confusion(cm: np.ndarray, task: int) -> dict[str, float]:

@@ -78,6 +78,19 @@ def test_conversions_are_exact_inverses(seed):
     assert np.array_equal(L.masks_to_onehot(L.onehot_to_masks(t2, 2), 2), t2)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_masks_in_place_equal_the_lookup_masks(seed):
+    t1, t2 = tiny_onehot(seed)
+    for onehot, task in ((np.asfortranarray(t1), 1), (t2, 2)):
+        if task == 1:
+            onehot[onehot == 54] = 0  # one label absent: its structure's mask must come out empty
+        got = {name: mask.copy(order="K") for name, mask in L.iter_masks_in_place(onehot, task)}
+        assert list(got) == list(L.structures(task))
+        for name, mask in got.items():  # every voxel, not only inside the boxes: the buffer is cleared
+            assert mask.dtype == np.uint8 and mask.flags.f_contiguous
+            assert np.array_equal(mask.astype(bool), L.structure_mask(onehot, name, task)), name
+
+
 def test_overlap_painting_on_nested_structures():
     # An eye with its lens inside: Eye_L covers both, Lens_L only the centre voxel.
     masks = {n: np.zeros((5, 5, 5), bool) for n in L.OAR_NAMES}

@@ -191,7 +191,7 @@ def write_structures_mha(path: str | os.PathLike, onehot: np.ndarray, task: int,
     time (:mod:`segrap_nb.io.mha_stream`: a release-size case never holds all 45 in memory).
     """
     spacing, origin, direction = itk_geometry(affine)
-    masks = (mask for _, mask in L.iter_structure_masks(onehot, task))
+    masks = (mask for _, mask in L.iter_masks_in_place(onehot, task))  # each written before the next
     count = len(L.structures(task))
     d = np.asarray(direction).reshape(3, 3)
     return write_channel_stack(Path(path).expanduser(), masks, count, spacing, origin, d)

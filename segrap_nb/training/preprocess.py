@@ -22,8 +22,9 @@ The result is cached as ``.npy`` files (image float16 (2, x, y, z), labels uint8
 plus a JSON of everything needed to map a prediction back (:func:`to_original_grid`). Each
 file is written to a temporary name and renamed; the JSON is written last and marks the
 entry complete. The cache folder is named by a hash of the preprocessing settings and the
-task, each entry by a hash of the source files' identities (``FileRef.stat_key``), so a
-cache made with other settings or from other files is never reused.
+task, each entry by the case id, a hash of its files' paths (which dataset) and one of their
+identities (``FileRef.stat_key``: path, size, mtime), so a cache made with other settings or
+from other files is never reused, and an entry is replaced only when its own files change.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from segrap_nb.errors import DataError
 from segrap_nb.grid import same_affine, spacing_mm
 from segrap_nb.io.atomic import atomic_open
 from segrap_nb.io.dataset import Case
-from segrap_nb.io.nifti import NiftiInfo
 from segrap_nb.progress import progress_bar
 from segrap_nb.training.train_config import PreprocessConfig
 
@@ -106,6 +106,12 @@ def source_key(case: Case, task: int, with_label: bool = True) -> str:
     return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:12]
 
 
+def _paths_key(case: Case, task: int) -> str:
+    """Short hash of the paths alone of the files a case is built from: which dataset it is, not which version."""
+    paths = [r.stat_key()[0] for r in source_refs(case, task)]
+    return hashlib.sha256(json.dumps(paths).encode()).hexdigest()[:8]
+
+
 # -- geometry --------------------------------------------------------------------------------
 def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reorient an (i, j, k) array to RAS axes: (array, new affine, orientation transform)."""
@@ -114,11 +120,11 @@ def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return out, affine @ nio.inv_ornt_aff(ornt, array.shape), ornt
 
 
-def _ras_grid(header: NiftiInfo) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
-    """What :func:`to_ras` makes of a volume with this header: (RAS shape, RAS affine, orientation transform)."""
-    ornt = nio.ornt_transform(nio.io_orientation(header.affine), _RAS)
-    shape = tuple(int(header.shape[int(np.flatnonzero(ornt[:, 0] == ax)[0])]) for ax in range(3))
-    return shape, header.affine @ nio.inv_ornt_aff(ornt, header.shape[:3]), ornt  # type: ignore[return-value]
+def _ras_grid(shape: tuple, affine: np.ndarray) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
+    """What :func:`to_ras` makes of a volume of this (i, j, k) shape and affine: (RAS shape, RAS affine, orientation transform)."""
+    ornt = nio.ornt_transform(nio.io_orientation(affine), _RAS)
+    ras_shape = tuple(int(shape[int(np.flatnonzero(ornt[:, 0] == ax)[0])]) for ax in range(3))
+    return ras_shape, affine @ nio.inv_ornt_aff(ornt, shape[:3]), ornt  # type: ignore[return-value]
 
 
 def from_ras(array: np.ndarray, ornt: np.ndarray) -> np.ndarray:
@@ -217,28 +223,24 @@ def normalise(
 
 
 # -- one case --------------------------------------------------------------------------------
-def _check_ct_grids(case: Case) -> NiftiInfo:
-    """The plain CT's header, after checking that the contrast CT lies on the same grid (headers only)."""
-    plain = case.image_header(contrast=False)
-    contrast = case.image_header(contrast=True)
-    if plain.shape != contrast.shape or not same_affine(plain.affine, contrast.affine):
-        raise DataError(
-            case.files["image_contrast"], f"grid {contrast.shape} differs from image.nii.gz {plain.shape}"
-        )
-    return plain
+def _resampled_ct(
+    case: Case, contrast: bool, shape_out: Sequence[int], grid: tuple | None = None
+) -> np.ndarray:
+    """One CT of the case in RAS, resampled to ``shape_out`` (float32); only the stored CT is held at full size.
 
-
-def _resampled_ct(case: Case, contrast: bool, shape_out: Sequence[int]) -> np.ndarray:
-    """One CT of the case in RAS, resampled to ``shape_out`` (float32); only the stored CT is held at full size."""
+    ``grid``: the plain CT's (shape, affine), which the contrast CT must share.
+    """
     vol = case.image(contrast=contrast)
+    if grid is not None and (vol.shape != grid[0] or not same_affine(vol.affine, grid[1])):
+        raise DataError(case.files["image_contrast"], f"grid {vol.shape} differs from image.nii.gz {grid[0]}")
     return resample(to_ras(vol.array, vol.affine)[0], shape_out)
 
 
-def _resampled_label(case: Case, task: int, header: NiftiInfo, shape_out: Sequence[int]) -> np.ndarray:
-    """The task's one-hot map in RAS, resampled (nearest-exact) to ``shape_out``, after checking its grid and labels."""
+def _resampled_label(case: Case, task: int, shape: tuple, shape_out: Sequence[int]) -> np.ndarray:
+    """The task's one-hot map in RAS, resampled (nearest-exact) to ``shape_out``, after checking its shape and labels."""
     label_vol = case.onehot_map(task)
-    if label_vol.shape != header.shape:
-        raise DataError(label_vol.source, f"label shape {label_vol.shape} differs from the CT {header.shape}")
+    if label_vol.shape != shape:
+        raise DataError(label_vol.source, f"label shape {label_vol.shape} differs from the CT {shape}")
     if int(label_vol.array.max(initial=0)) > L.max_label(task):
         raise DataError(label_vol.source, f"labels above {L.max_label(task)} in a task {task} map")
     return resample(to_ras(label_vol.array, label_vol.affine)[0], shape_out, labels=True)
@@ -253,20 +255,23 @@ def preprocess_case(
     The stored files are read one at a time (plain CT, contrast CT, label map), each resampled
     before the next is read: a release-size case never holds two full-size arrays at once.
     """
-    header = _check_ct_grids(case)
-    ras_shape, ras_affine, ornt = _ras_grid(header)
+    plain = case.image(contrast=False)
+    grid = (tuple(plain.shape), np.asarray(plain.affine, float))
+    ras_shape, ras_affine, ornt = _ras_grid(*grid)
     ras_spacing = np.asarray(spacing_mm(ras_affine))
     shape_out = resampled_shape(ras_shape, ras_spacing.tolist(), settings.spacing_mm)
     res_affine = resample_affine(ras_affine, ras_shape, shape_out)
 
-    channels = [_resampled_ct(case, False, shape_out), _resampled_ct(case, True, shape_out)]
+    channels = [resample(to_ras(plain.array, plain.affine)[0], shape_out)]
+    del plain  # the stored CT: freed before the next file is read
+    channels.append(_resampled_ct(case, True, shape_out, grid))
     body, box = body_mask(channels[0], settings.body_threshold_hu, str(case.files["image"]))
     sl = tuple(slice(a, b) for a, b in box)
     body = np.ascontiguousarray(body[sl])
     label = None
     lost = 0
     if with_label:
-        full = _resampled_label(case, task, header, shape_out)
+        full = _resampled_label(case, task, grid[0], shape_out)
         label = np.ascontiguousarray(full[sl])[None]
         lost = int(np.count_nonzero(full)) - int(np.count_nonzero(label))
     cropped = [np.ascontiguousarray(c[sl]) for c in channels]
@@ -282,8 +287,8 @@ def preprocess_case(
     meta = CaseMeta(
         case_id=case.case_id,
         task=task,
-        original_shape=[int(s) for s in header.shape],
-        original_affine=np.asarray(header.affine, float).tolist(),
+        original_shape=[int(s) for s in grid[0]],
+        original_affine=grid[1].tolist(),
         ornt=np.asarray(ornt, float).tolist(),
         ras_shape=[int(n) for n in ras_shape],
         resampled_shape=[int(s) for s in shape_out],
@@ -355,7 +360,7 @@ class PreprocessCache:
 
     def entry(self, case: Case) -> CacheEntry:
         """Where ``case`` is cached (files may not exist yet)."""
-        stem = f"{case.case_id}-{source_key(case, self.task)}"
+        stem = f"{case.case_id}-{_paths_key(case, self.task)}-{source_key(case, self.task)}"
         return CacheEntry(
             case.case_id,
             self.folder / f"{stem}.image.npy",
@@ -379,8 +384,11 @@ class PreprocessCache:
             )
         image, label, meta = preprocess_case(case, self.settings, self.task)
         assert label is not None  # preprocess_case returns labels when with_label (the default)
-        # Older entries of the same case (its files changed) are replaced.
-        for old in self.folder.glob(f"{case.case_id}-*"):
+        # Older entries of the same case of the same dataset (its files changed) are replaced; a
+        # case of the same name in another dataset (the phantom's segrap_0000 and the release's)
+        # keeps its own entry, which another process may be training from.
+        same_files = f"{case.case_id}-{_paths_key(case, self.task)}-"
+        for old in self.folder.glob(f"{same_files}*"):
             if not old.name.startswith(entry.meta_path.stem):
                 old.unlink(missing_ok=True)
         _atomic_save_npy(entry.image, image.astype(np.float16))

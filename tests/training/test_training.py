@@ -195,6 +195,13 @@ def test_cache_is_keyed_on_settings_and_sources(synth, tmp_path, monkeypatch):
     assert e2.image != e1.image
     assert e2.image.exists()
     assert not e1.image.exists()
+    # Another dataset with a case of the same name (the phantom's and the release's segrap_0000)
+    # gets its own entry, and leaves this one alone: another process may be training from it.
+    other = tmp_path / "other"
+    write_head_release(other, n=1)
+    e3 = c1.get(SegRapDataset(other)[0])
+    assert e3.image != e2.image
+    assert e2.image.exists() and e2.meta_path.exists() and e3.image.exists()
 
 
 # -- sampling and augmentation -------------------------------------------------------------

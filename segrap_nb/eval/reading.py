@@ -3,8 +3,9 @@
 A case is read as its one-hot map when it has one for the task, else as its per-structure
 masks. A map may come in any integer dtype (uint8, uint16, big-endian int16, ...) or as
 integer-valued floats, as long as its labels are those of the task; masks count any value > 0
-as inside (the organisers' ``mask > 0``). Each mask is cropped to its bounding box as soon as it
-is read, so a case of 45 full-size masks never holds more than one full mask in memory.
+as inside (the organisers' ``mask > 0``). Each mask is cropped to its bounding box while it is
+inflated, so a case of 45 full-size masks never holds a full mask in memory, only the slices one
+structure occupies.
 Every error is a :class:`~segrap_nb.errors.DataError` naming the file and the side.
 """
 
@@ -63,20 +64,24 @@ def label_map(vol: Volume, task: int, side: str) -> np.ndarray:
 
 def _on_grid(vol: Volume, grid: FileGrid | None, side: str) -> FileGrid:
     """``grid``, after checking that ``vol`` lies on it (None: the volume's own grid)."""
-    mine = FileGrid(tuple(vol.shape), vol.affine, vol.source)
+    return _grid_check(FileGrid(tuple(vol.shape), vol.affine, vol.source), grid, side)
+
+
+def _grid_check(mine: FileGrid, grid: FileGrid | None, side: str) -> FileGrid:
+    """``grid``, after checking that a file's grid ``mine`` is the same (None: ``mine``)."""
     if grid is None:
         return mine
     if side == "--pred":
         problem = grid.mismatch(mine.shape, mine.affine, "the ground truth")
         if problem:
             raise DataError(
-                vol.source, f"prediction is on a different grid than the ground truth ({problem})"
+                mine.source, f"prediction is on a different grid than the ground truth ({problem})"
             )
     else:
         problem = grid.mismatch(mine.shape, mine.affine)
         if problem:
             raise DataError(
-                vol.source, f"{side} mask is on a different grid than another mask of its case ({problem})"
+                mine.source, f"{side} mask is on a different grid than another mask of its case ({problem})"
             )
     return grid
 
@@ -107,12 +112,8 @@ def read_structures(
             f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
         )
     out: dict[str, CroppedMask] = {}
-    buffer = np.empty(0, dtype=np.uint8)  # every mask is inflated into this one buffer
     for name in names:
-        vol, buffer, slabs = _read_mask(case.files[name], side, buffer)
-        grid = _on_grid(vol, grid, side)
-        out[name] = _crop(vol.array, slabs, f"{side} {name}")
-        del vol
+        out[name], grid = _read_mask(case.files[name], side, grid, f"{side} {name}")
     assert grid is not None
     return out, grid
 
@@ -140,50 +141,53 @@ def read_structures_4d(path: str | os.PathLike, task: int, grid: FileGrid) -> di
         raise DataError(exc.source, f"--pred: {exc.problem}") from None
 
 
-def _read_mask(ref: FileRef, side: str, buffer: np.ndarray) -> tuple[Volume, np.ndarray, slice | None]:
-    """A mask file as a Volume viewing ``buffer`` (reused; grown if too small), the buffer, and its k range.
+#: Bytes of a mask inflated at a time: the reused buffer stays in the CPU's cache.
+STREAM_BYTES = 1 << 18
 
-    Plain uint8 masks (the release's) are inflated into the buffer with the header read from the
-    same stream, and the range of slices (last axis) holding a nonzero voxel is found while each
-    slice is still in cache (``slice(0, 0)``: empty). Other dtypes go through read_nifti (range
-    None). Errors name the file and the side.
+
+def _read_mask(ref: FileRef, side: str, grid: FileGrid | None, what: str) -> tuple[CroppedMask, FileGrid]:
+    """A mask file cropped to its bounding box, after checking that it lies on ``grid`` (None: its own).
+
+    Plain uint8 masks (the release's) are cropped while they stream in (:func:`_stream_crop`),
+    with the header read from the same stream; other dtypes go through read_nifti (any value
+    > 0 is inside). Errors name the file and the side.
     """
+    streamed: tuple[CroppedMask, FileGrid] | None = None
     try:
         with NiftiStream(ref) as stream:
             info = stream.info
             if len(info.shape) != 3:
                 raise DataError(ref, f"expected a 3D volume, header says shape {info.shape}")
             if info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0:
-                total = int(np.prod(info.shape))
-                if buffer.size < total:
-                    buffer = np.empty(total, dtype=np.uint8)
-                plane = max(1, info.shape[0] * info.shape[1])  # bytes per slice k (Fortran order)
-                hits: list[int] = []
-                seen = [0]
-
-                def note(part: np.ndarray) -> None:
-                    start = seen[0]
-                    seen[0] += part.size
-                    if part.max(initial=0):
-                        hits.extend((start // plane, (start + part.size - 1) // plane + 1))
-
-                array = stream.read_into(buffer, note)
-                spacing = (info.spacing[0], info.spacing[1], info.spacing[2])
-                slabs = slice(min(hits), max(hits)) if hits else slice(0, 0)
-                return Volume(array, info.affine, spacing, str(ref)), buffer, slabs
+                streamed = _stream_crop(stream, what), FileGrid(tuple(info.shape), info.affine, str(ref))
     except DataError as exc:
         raise DataError(exc.source, f"{side}: {exc.problem}") from None
-    return _read(ref, side), buffer, None
+    if streamed is not None:
+        return streamed[0], _grid_check(streamed[1], grid, side)
+    vol = _read(ref, side)
+    grid = _on_grid(vol, grid, side)
+    return crop_mask(_inside(vol.array), what), grid
 
 
-def _crop(array: np.ndarray, slabs: slice | None, what: str) -> CroppedMask:
-    """crop_mask of a mask (nonzero = inside), searching its box only in the slices ``slabs`` (None: all)."""
-    if slabs is None or array.ndim != 3:
-        return crop_mask(_inside(array), what)
-    if slabs.start >= slabs.stop:
-        return CroppedMask(tuple(array.shape), None, np.zeros((0, 0, 0), bool))
-    part = crop_mask(array[:, :, slabs], what)
-    if part.box is None:
-        return CroppedMask(tuple(array.shape), None, part.crop)
-    box = (*part.box[:2], slice(part.box[2].start + slabs.start, part.box[2].stop + slabs.start))
-    return CroppedMask(tuple(array.shape), box, part.crop)
+def _stream_crop(stream: NiftiStream, what: str) -> CroppedMask:
+    """A plain uint8 mask cropped as it is inflated: only the pieces holding a nonzero voxel are kept.
+
+    Written by hand for speed: inflating each 131 MB mask into one large buffer took about 1.4x
+    the inflate time of a small buffer that stays in cache. A mask is mostly zeros, so each
+    piece is only checked, the nonzero ones are copied out, and only the slices (last axis)
+    between the first and the last of them are assembled and cropped.
+    """
+    shape = tuple(int(n) for n in stream.info.shape)
+    plane = max(1, shape[0] * shape[1])  # bytes per slice k (Fortran order)
+    kept = [(start, piece.copy()) for start, piece in stream.chunks(STREAM_BYTES) if piece.max(initial=0)]
+    if not kept:
+        return CroppedMask(shape, None, np.zeros((0, 0, 0), bool))
+    k0 = kept[0][0] // plane
+    k1 = (kept[-1][0] + kept[-1][1].size - 1) // plane + 1
+    slab = np.zeros(plane * (k1 - k0), dtype=np.uint8)
+    for start, piece in kept:
+        slab[start - k0 * plane : start - k0 * plane + piece.size] = piece
+    part = crop_mask(slab.reshape((shape[0], shape[1], k1 - k0), order="F"), what)
+    assert part.box is not None  # a kept piece holds a nonzero voxel
+    box = (*part.box[:2], slice(part.box[2].start + k0, part.box[2].stop + k0))
+    return CroppedMask(shape, box, part.crop)

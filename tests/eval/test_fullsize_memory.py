@@ -17,6 +17,8 @@ import pytest
 
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
+from segrap_nb.eval import reading
+from segrap_nb.eval.crops import crop_mask
 from segrap_nb.eval.evaluate import evaluate
 from segrap_nb.io.dataset import IMAGES_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_nifti, write_nifti
@@ -68,6 +70,27 @@ def test_masks_only_evaluate_peaks_near_one_mask(masks_case):
     root = masks_case[0]
     peak = traced_peak(lambda: evaluate(root, root, task=1, progress=False))
     assert peak < 4 * MASK_BYTES, f"peak {peak / MASK_BYTES:.1f} masks"
+
+
+@pytest.mark.parametrize("piece_bytes", [1000, 1 << 18])
+def test_streamed_masks_are_cropped_exactly(masks_case, tmp_path, monkeypatch, piece_bytes):
+    root = _copy(masks_case[0], tmp_path)
+    d = root / IMAGES_DIR / "segrap_0000"
+    brain = np.zeros(MASKS_SHAPE, np.uint8)
+    brain[5:100, 3:120, :] = 1  # every slice: every piece of the file
+    write_nifti(d / "Brain.nii.gz", brain, TINY_AFFINE)
+    last = np.zeros(MASKS_SHAPE, np.uint8)
+    last[127, 127, 63] = 1  # the file's very last voxel
+    write_nifti(d / "Chiasm.nii.gz", last, TINY_AFFINE)
+    write_nifti(d / "Lens_L.nii.gz", np.zeros(MASKS_SHAPE, np.uint8), TINY_AFFINE)
+    # Pieces that split slices and rows (1000 bytes) and the kit's own size.
+    monkeypatch.setattr(reading, "STREAM_BYTES", piece_bytes)
+    got, _ = reading.read_structures(SegRapDataset(root)[0], 1, "--pred")
+    for name in L.OAR_NAMES:
+        want = crop_mask(read_nifti(d / f"{name}.nii.gz").array, name)
+        assert got[name].box == want.box, name
+        assert np.array_equal(got[name].crop, want.crop), name
+    assert got["Lens_L"].box is None and got["Chiasm"].voxels == 1
 
 
 def _copy(root: Path, tmp_path: Path) -> Path:

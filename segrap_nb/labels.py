@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from segrap_nb.grid import bbox, label_boxes, union_box
+from segrap_nb.grid import Box, bbox, label_boxes, union_box
 from segrap_nb.reference_data import LABELS_JSON, read_json
 
 _RAW = read_json(LABELS_JSON)
@@ -217,6 +217,14 @@ def iter_structure_masks(onehot: np.ndarray, task: int = 1) -> Iterator[tuple[st
         yield name, structure_mask(onehot, name, task)
 
 
+def structure_box(boxes: list[Box | None], structure: str, task: int | None = None) -> Box | None:
+    """A structure's box in a map: the union of its labels' boxes (``label_boxes``' list; None: absent)."""
+    box = None
+    for label in labels_of(structure, task):
+        box = union_box(box, boxes[label - 1] if label <= len(boxes) else None)
+    return box
+
+
 def iter_masks_in_place(onehot: np.ndarray, task: int = 1) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (name, uint8 0/1 mask) of every structure of a task, all in one reused buffer (NIfTI's Fortran order).
 
@@ -228,9 +236,7 @@ def iter_masks_in_place(onehot: np.ndarray, task: int = 1) -> Iterator[tuple[str
     boxes = label_boxes(onehot)
     mask = np.zeros(onehot.shape, dtype=np.uint8, order="F")
     for name in structures(task):
-        box = None
-        for label in labels_of(name, task):
-            box = union_box(box, boxes[label - 1] if label <= len(boxes) else None)
+        box = structure_box(boxes, name, task)
         if box is not None:
             mask[box] = structure_mask(onehot[box], name, task)
         yield name, mask

@@ -13,8 +13,9 @@ How each number is obtained:
   numbers in (z, y, x) order; its per-axis min/median/max reproduce the card exactly.
 * Label volumes from one pass over each one-hot map (:func:`count_labels`: the gzip stream is
   inflated in chunks into a reused buffer, each chunk counted by
-  :func:`segrap_nb.io.counts.add_counts`, which skips the background; no per-label pass, no int64 copy, the volume never held whole), times the voxel volume from
-  the map's header spacing. Without a one-hot map the 54 labels are rebuilt from the 45
+  :func:`segrap_nb.io.counts.add_counts`, which skips the background; no per-label pass, no
+  int64 copy, the volume never held whole), times the voxel volume from the map's header
+  spacing. Without a one-hot map the 54 labels are rebuilt from the 45
   separate masks (:func:`counts_from_masks`, with :func:`segrap_nb.labels.masks_to_onehot`).
 * A label table row summarises the cases where the label is present (voxels > 0): ``cases``,
   ``coverage`` (% of the cases processed), ``min_cm3``/``mean_cm3``/``max_cm3``. The card's

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segrap_nb import labels as L
-from segrap_nb.grid import Box, bbox, label_boxes, union_box
+from segrap_nb.grid import Box, bbox, label_boxes
 
 __all__ = ["CroppedMask", "crop_mask", "crop_structures", "label_boxes"]
 
@@ -80,10 +80,7 @@ def _from_map(onehot: np.ndarray, task: int, what: str) -> dict[str, CroppedMask
         raise ValueError(f"{what} holds label {len(boxes)}; task {task} labels are 0..{top}")
     out = {}
     for name in L.structures(task):
-        box = None
-        for lab in L.labels_of(name, task):
-            if lab <= len(boxes):
-                box = union_box(box, boxes[lab - 1])
+        box = L.structure_box(boxes, name, task)
         if box is None:
             out[name] = CroppedMask(tuple(onehot.shape), None, np.zeros((0, 0, 0), bool))
         else:

@@ -2,8 +2,9 @@
 
 Hand-written for speed and memory (``nibabel`` + ``np.bincount`` would hold the whole volume and
 an int64 copy of it): a uint8 file is inflated chunk by chunk into one reused buffer and each
-chunk is counted by :func:`add_counts`, which skips the background. Files with another dtype or with scaling are read whole
-by :func:`segrap_nb.io.nifti.read_nifti`. Every decoding error names the file.
+chunk is counted by :func:`add_counts`, which skips the background. Files with another dtype or
+with scaling are read whole by :func:`segrap_nb.io.nifti.read_nifti`. Every decoding error names
+the file.
 """
 
 from __future__ import annotations

@@ -100,24 +100,22 @@ def source_refs(case: Case, task: int, with_label: bool = True) -> list:
     return refs
 
 
-def source_key(case: Case, task: int, with_label: bool = True) -> str:
-    """Short hash of the identities (path, size, mtime) of the files a case is built from."""
-    keys = [list(r.stat_key()) for r in source_refs(case, task, with_label)]
-    return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:12]
+def entry_stem(case: Case, task: int) -> str:
+    """``<case id>-<hash of its files' paths>-<hash of their identities>``: the dataset, then the version.
 
-
-def _paths_key(case: Case, task: int) -> str:
-    """Short hash of the paths alone of the files a case is built from: which dataset it is, not which version."""
-    paths = [r.stat_key()[0] for r in source_refs(case, task)]
-    return hashlib.sha256(json.dumps(paths).encode()).hexdigest()[:8]
+    One stat of each file (``FileRef.stat_key``: path, size, mtime) gives both hashes.
+    """
+    keys = [list(r.stat_key()) for r in source_refs(case, task)]
+    paths = hashlib.sha256(json.dumps([k[0] for k in keys]).encode()).hexdigest()[:8]
+    identity = hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:12]
+    return f"{case.case_id}-{paths}-{identity}"
 
 
 # -- geometry --------------------------------------------------------------------------------
 def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reorient an (i, j, k) array to RAS axes: (array, new affine, orientation transform)."""
-    ornt = nio.ornt_transform(nio.io_orientation(affine), _RAS)
-    out = nio.apply_orientation(array, ornt)
-    return out, affine @ nio.inv_ornt_aff(ornt, array.shape), ornt
+    _, ras_affine, ornt = _ras_grid(array.shape, affine)
+    return nio.apply_orientation(array, ornt), ras_affine, ornt
 
 
 def _ras_grid(shape: tuple, affine: np.ndarray) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
@@ -360,7 +358,7 @@ class PreprocessCache:
 
     def entry(self, case: Case) -> CacheEntry:
         """Where ``case`` is cached (files may not exist yet)."""
-        stem = f"{case.case_id}-{_paths_key(case, self.task)}-{source_key(case, self.task)}"
+        stem = entry_stem(case, self.task)
         return CacheEntry(
             case.case_id,
             self.folder / f"{stem}.image.npy",
@@ -387,8 +385,8 @@ class PreprocessCache:
         # Older entries of the same case of the same dataset (its files changed) are replaced; a
         # case of the same name in another dataset (the phantom's segrap_0000 and the release's)
         # keeps its own entry, which another process may be training from.
-        same_files = f"{case.case_id}-{_paths_key(case, self.task)}-"
-        for old in self.folder.glob(f"{same_files}*"):
+        same_files = entry.meta_path.stem.rsplit("-", 1)[0]  # <case id>-<paths hash>
+        for old in self.folder.glob(f"{same_files}-*"):
             if not old.name.startswith(entry.meta_path.stem):
                 old.unlink(missing_ok=True)
         _atomic_save_npy(entry.image, image.astype(np.float16))

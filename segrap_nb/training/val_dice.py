@@ -1,9 +1,9 @@
 """Validation DSC per structure from one confusion matrix, and the organ groups we report.
 
 An OAR is a *union* of one-hot labels (``Eye_L = {10, 12}``), so DSC is computed per structure,
-not per label: from the (true label, predicted label) confusion matrix (counted piece by
-piece over the volume), ``|P ∩ G|`` of structure S is the sum of the block S x S, ``|G|`` the rows of
-S and ``|P|`` its columns; the DSC and its empty/empty rule are :func:`segrap_nb.eval.metrics.dice`.
+not per label: from the (true label, predicted label) confusion matrix (counted piece by piece
+over the volume), ``|P ∩ G|`` of structure S is the sum of the block S x S, ``|G|`` the rows of S
+and ``|P|`` its columns; the DSC and its empty/empty rule are :func:`segrap_nb.eval.metrics.dice`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 
 from segrap_nb import labels as L
 from segrap_nb.eval.metrics import dice
+from segrap_nb.io.counts import PIECE_BYTES
 
 #: Organ groups reported during validation: defined in :data:`segrap_nb.labels.SCORE_GROUPS`.
 SCORE_GROUPS = L.SCORE_GROUPS
@@ -26,16 +27,20 @@ def groups_for(task: int) -> dict[str, tuple[str, ...]]:
     return out
 
 
-#: Voxels compared at a time: a piece and its int64 pair codes stay in the CPU's cache.
-PIECE_VOXELS = 1 << 16
+def _as_uint8(labels: np.ndarray) -> np.ndarray:
+    """A label map as uint8 (no copy when it is already); ValueError for values outside 0..255."""
+    if labels.dtype == np.uint8:
+        return labels
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) > 255):
+        raise ValueError(f"label values {int(labels.min())}..{int(labels.max())} outside 0..255")
+    return labels.astype(np.uint8)
 
 
 def _flat_pair(
     gt: np.ndarray | torch.Tensor, pred: np.ndarray | torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both label maps as flat uint8 arrays in one voxel order (views where their layouts allow)."""
-    g = np.asarray(gt.cpu() if isinstance(gt, torch.Tensor) else gt).astype(np.uint8, copy=False)
-    p = np.asarray(pred.cpu() if isinstance(pred, torch.Tensor) else pred).astype(np.uint8, copy=False)
+    g, p = (_as_uint8(np.asarray(a.cpu() if isinstance(a, torch.Tensor) else a)) for a in (gt, pred))
     if g.shape != p.shape:
         raise ValueError(f"label maps of different shapes: ground truth {g.shape}, prediction {p.shape}")
     if g.ndim > 1 and g.flags.f_contiguous and p.flags.f_contiguous:  # NIfTI's (i, j, k) order
@@ -54,8 +59,8 @@ def confusion(gt: np.ndarray | torch.Tensor, pred: np.ndarray | torch.Tensor, nu
     n = num_classes
     counts = np.zeros(n * n, dtype=np.int64)
     background = 0
-    for lo in range(0, g.size, PIECE_VOXELS):
-        gp, pp = g[lo : lo + PIECE_VOXELS], p[lo : lo + PIECE_VOXELS]
+    for lo in range(0, g.size, PIECE_BYTES):
+        gp, pp = g[lo : lo + PIECE_BYTES], p[lo : lo + PIECE_BYTES]
         if max(int(gp.max(initial=0)), int(pp.max(initial=0))) >= n:
             raise ValueError(f"a label above {n - 1} in a map of {n} classes")
         either = np.bitwise_or(gp, pp) != 0

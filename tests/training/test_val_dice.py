@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from segrap_nb.training.val_dice import PIECE_VOXELS, confusion
+from segrap_nb.io.counts import PIECE_BYTES
+from segrap_nb.training.val_dice import confusion
 
 
 def _whole_volume(gt: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
@@ -28,7 +29,7 @@ def _maps(shape: tuple[int, int, int], labelled: float, n: int, seed: int) -> tu
 @pytest.mark.parametrize("labelled", [0.0, 0.02, 0.6])
 def test_confusion_equals_one_bincount(labelled: float) -> None:
     gt, pred = _maps((50, 40, 45), labelled, 55, seed=1)  # 90 000 voxels: a partial last piece
-    assert gt.size % PIECE_VOXELS
+    assert gt.size % PIECE_BYTES
     cm = confusion(gt, pred, 55)
     assert np.array_equal(cm, _whole_volume(gt, pred, 55))
     assert cm.sum() == gt.size
@@ -51,3 +52,7 @@ def test_confusion_refuses_bad_input() -> None:
     bad[0, 0, 0] = 7
     with pytest.raises(ValueError, match="label above 2"):
         confusion(gt, bad, 3)
+    wide = gt.astype(np.int64)
+    wide[1, 1, 1] = 257  # would be 1 after a silent cast to uint8
+    with pytest.raises(ValueError, match=r"label values 0\.\.257 outside 0\.\.255"):
+        confusion(wide, gt, 3)

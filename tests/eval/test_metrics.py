@@ -355,6 +355,28 @@ def test_one_dice_formula_and_one_empty_rule_for_scoring_and_validation():
     assert val["Cochlea_L"] == 1.0 and val["Eye_L"] == 0.0 and 0.8 < val["Brain"] < 0.9
 
 
+def test_label_boxes_equal_find_objects_of_the_whole_map():
+    """Boxes found inside the labelled region (copied out or not) are those of the whole map."""
+    from scipy import ndimage
+
+    from segrap_nb.grid import label_boxes
+
+    rng = np.random.default_rng(7)
+    for trial in range(12):
+        shape = tuple(int(n) for n in rng.integers(3, 30, size=3))
+        onehot = np.zeros(shape, np.uint8)
+        dense = trial % 3 == 0  # labels over most of the map: find_objects runs on the view, no copy
+        for label in rng.choice(np.arange(1, 55), size=int(rng.integers(1, 8)), replace=False):
+            lo = [int(rng.integers(0, n)) for n in shape]
+            hi = [n if dense else int(rng.integers(a + 1, n + 1)) for a, n in zip(lo, shape)]
+            onehot[tuple(slice(a, b) for a, b in zip(lo, hi))] = label
+        if trial == 1:
+            onehot[0, 0, 0], onehot[-1, -1, -1] = 3, 9  # labels on opposite corners
+        for arr in (onehot, np.asfortranarray(onehot)):
+            assert label_boxes(arr) == ndimage.find_objects(onehot), trial
+    assert label_boxes(np.zeros((4, 5, 6), np.uint8)) == []
+
+
 def test_label_boxes_in_either_memory_order_and_their_union():
     from segrap_nb.grid import label_boxes, union_box
 

@@ -364,7 +364,9 @@ def main() -> None:
         for it in items:
             wall, cpu, peak, rc = measure(it.argv, env)
             start = startup(it.argv, env)
-            floor, fast = zlib_floor(it.files), isal_floor(it.files)
+            # Best of two: a neighbour's burst of work on a shared machine only ever adds time.
+            floor = min(zlib_floor(it.files), zlib_floor(it.files))
+            fast = min(isal_floor(it.files), isal_floor(it.files))
             target = 1.3 if it.workers == 1 else 0.75
             flags = [] if peak < it.limit_mb else [f"OVER {it.limit_mb} MB"]
             if not it.name.startswith("notebook") and wall / floor > target:

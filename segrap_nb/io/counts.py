@@ -178,13 +178,16 @@ class NiftiStream:
             raise DataError(ref, f"data block too short: {done} of {total} bytes (truncated file?)")
         return out[:total].view(info.dtype).reshape(info.shape, order="F")
 
-    def chunks(self, chunk_bytes: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (byte offset, uint8 bytes) of the data block, inflated into one reused buffer."""
+    def chunks(self, chunk_bytes: int | None = None, align: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (byte offset, uint8 bytes) of the data block, inflated into one reused buffer.
+
+        Every chunk but the last is a multiple of ``align`` bytes long (e.g. one row of voxels).
+        """
         ref, info = self.ref, self.info
         total = int(np.prod(info.shape)) * info.dtype.itemsize
         size = max(1, min(chunk_bytes or COUNT_CHUNK_BYTES, total))
         pre = self._first[info.offset :][:total]  # data bytes already inflated with the header
-        size = max(size, len(pre))
+        size = min(-(-max(size, len(pre)) // align) * align, total)
         buf = np.empty(size, dtype=np.uint8)
         view = buf.data
         skip = max(0, info.offset - len(self._first))

@@ -18,7 +18,7 @@ import pytest
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.eval import reading
-from segrap_nb.eval.crops import crop_mask
+from segrap_nb.eval.crops import crop_mask, crop_structures
 from segrap_nb.eval.evaluate import evaluate
 from segrap_nb.io.dataset import IMAGES_DIR, SegRapDataset
 from segrap_nb.io.nifti import read_nifti, write_nifti
@@ -72,7 +72,7 @@ def test_masks_only_evaluate_peaks_near_one_mask(masks_case):
     assert peak < 4 * MASK_BYTES, f"peak {peak / MASK_BYTES:.1f} masks"
 
 
-@pytest.mark.parametrize("piece_bytes", [1000, 1 << 18])
+@pytest.mark.parametrize("piece_bytes", [100, 1000, 1 << 18])
 def test_streamed_masks_are_cropped_exactly(masks_case, tmp_path, monkeypatch, piece_bytes):
     root = _copy(masks_case[0], tmp_path)
     d = root / IMAGES_DIR / "segrap_0000"
@@ -83,7 +83,8 @@ def test_streamed_masks_are_cropped_exactly(masks_case, tmp_path, monkeypatch, p
     last[127, 127, 63] = 1  # the file's very last voxel
     write_nifti(d / "Chiasm.nii.gz", last, TINY_AFFINE)
     write_nifti(d / "Lens_L.nii.gz", np.zeros(MASKS_SHAPE, np.uint8), TINY_AFFINE)
-    # Pieces that split slices and rows (1000 bytes) and the kit's own size.
+    # Pieces of one row (100 bytes: less than a row), of rows that split slices (1000 bytes), and
+    # the kit's own size.
     monkeypatch.setattr(reading, "STREAM_BYTES", piece_bytes)
     got, _ = reading.read_structures(SegRapDataset(root)[0], 1, "--pred")
     for name in L.OAR_NAMES:
@@ -91,6 +92,31 @@ def test_streamed_masks_are_cropped_exactly(masks_case, tmp_path, monkeypatch, p
         assert got[name].box == want.box, name
         assert np.array_equal(got[name].crop, want.crop), name
     assert got["Lens_L"].box is None and got["Chiasm"].voxels == 1
+
+
+@pytest.mark.parametrize("piece_bytes", [100, 1000, 1 << 18])
+def test_streamed_maps_are_cut_exactly(masks_case, tmp_path, monkeypatch, piece_bytes):
+    """A one-hot map read as it streams gives every structure exactly as the whole map does."""
+    t1 = masks_case[1].copy()
+    t1[0, 0, 0], t1[-1, -1, -1] = 1, 54  # the file's first and last voxels: Brain, Trachea
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    write_nifti(flat / "segrap_0000.nii.gz", t1, TINY_AFFINE)
+    write_nifti(flat / "segrap_0001.nii.gz", np.zeros(MASKS_SHAPE, np.uint8), TINY_AFFINE)
+    monkeypatch.setattr(reading, "STREAM_BYTES", piece_bytes)
+    ds = SegRapDataset(flat, flat_task=1)
+    got, grid = reading.read_structures(ds["segrap_0000"], 1, "--pred")
+    want = crop_structures(t1, 1)
+    assert grid.shape == MASKS_SHAPE
+    for name in L.OAR_NAMES:
+        assert got[name].shape == MASKS_SHAPE and got[name].box == want[name].box, name
+        assert np.array_equal(got[name].crop, want[name].crop), name
+    empty, _ = reading.read_structures(ds["segrap_0001"], 1, "--pred")
+    assert all(m.box is None and m.voxels == 0 for m in empty.values())
+    t1[60, 60, 30] = 55  # not a Task001 label
+    write_nifti(flat / "segrap_0000.nii.gz", t1, TINY_AFFINE)
+    with pytest.raises(DataError, match=r"segrap_0000.nii.gz: --pred Task001 one-hot map holds label 55"):
+        reading.read_structures(SegRapDataset(flat, flat_task=1)["segrap_0000"], 1, "--pred")
 
 
 def _copy(root: Path, tmp_path: Path) -> Path:

@@ -12,6 +12,7 @@ Every error is a :class:`~segrap_nb.errors.DataError` naming the file and the si
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from segrap_nb.grid import GRID_ATOL_MM, Box, FileGrid
 from segrap_nb.io.counts import NiftiStream
 from segrap_nb.io.dataset import Case
 from segrap_nb.io.fileref import FileRef
-from segrap_nb.io.mha import iter_structure_channels
+from segrap_nb.io.mha import iter_structure_pieces
 from segrap_nb.io.nifti import NiftiInfo, Volume, read_nifti
 
 __all__ = ["label_map", "read_structures", "read_structures_4d"]
@@ -125,7 +126,7 @@ def read_structures_4d(path: str | os.PathLike, task: int, grid: FileGrid) -> di
     compares voxel arrays.
     """
     try:
-        shape, spacing, channels = iter_structure_channels(path, task)
+        shape, spacing, channels = iter_structure_pieces(path, task, STREAM_BYTES)
         problem = None
         if tuple(shape) != tuple(grid.shape):
             problem = f"size {shape} differs from the ground truth's {tuple(grid.shape)}"
@@ -133,8 +134,14 @@ def read_structures_4d(path: str | os.PathLike, task: int, grid: FileGrid) -> di
             problem = f"spacing {spacing} mm differs from the ground truth's {grid.spacing} mm"
         if problem:
             raise DataError(path, f"prediction is on a different grid than the ground truth ({problem})")
-        names = L.structures(task)
-        return {name: crop_mask(channel, f"--pred {name}") for name, channel in zip(names, channels)}
+        out = {}
+        for c, (name, pieces) in enumerate(zip(L.structures(task), channels)):
+            box, inside = _stream_box(shape, pieces)
+            top = int(inside.max(initial=0))  # the whole channel's: it is zero outside the box
+            if top > 1:
+                raise DataError(path, f"channel {c} holds value {top}; each channel is a 0/1 mask")
+            out[name] = CroppedMask(tuple(shape), box, inside.view(bool))
+        return out
     except DataError as exc:
         raise DataError(exc.source, f"--pred: {exc.problem}") from None
 
@@ -148,7 +155,9 @@ def _plain_uint8(info: NiftiInfo) -> bool:
     return len(info.shape) == 3 and info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0
 
 
-def _read_map(ref: FileRef, task: int, side: str, grid: FileGrid | None) -> tuple[dict[str, CroppedMask], FileGrid]:
+def _read_map(
+    ref: FileRef, task: int, side: str, grid: FileGrid | None
+) -> tuple[dict[str, CroppedMask], FileGrid]:
     """A one-hot map's structures as CroppedMasks, and its grid (checked against ``grid`` if given).
 
     A plain uint8 map is streamed (:func:`_stream_box`): only the box of its labels is kept,
@@ -157,7 +166,7 @@ def _read_map(ref: FileRef, task: int, side: str, grid: FileGrid | None) -> tupl
     try:
         with NiftiStream(ref) as stream:
             info = stream.info
-            streamed = _stream_box(stream) if _plain_uint8(info) else None
+            streamed = _stream_box(info.shape, _row_chunks(stream)) if _plain_uint8(info) else None
     except DataError as exc:
         raise DataError(exc.source, f"{side}: {exc.problem}") from None
     if streamed is None:
@@ -188,7 +197,7 @@ def _read_mask(ref: FileRef, side: str, grid: FileGrid | None, what: str) -> tup
             if len(info.shape) != 3:
                 raise DataError(ref, f"expected a 3D volume, header says shape {info.shape}")
             if _plain_uint8(info):
-                box, inside = _stream_box(stream)
+                box, inside = _stream_box(info.shape, _row_chunks(stream))
                 shape = tuple(int(n) for n in info.shape)
                 mask = CroppedMask(shape, box, np.not_equal(inside, 0))
                 streamed = mask, FileGrid(shape, info.affine, str(ref))
@@ -201,8 +210,13 @@ def _read_mask(ref: FileRef, side: str, grid: FileGrid | None, what: str) -> tup
     return crop_mask(_inside(vol.array), what), grid
 
 
-def _stream_box(stream: NiftiStream) -> tuple[Box | None, np.ndarray]:
-    """The box of a plain uint8 volume's nonzero voxels, and the volume inside it (Fortran order), read in one pass.
+def _stream_box(
+    shape: tuple[int, ...], chunks: Iterable[tuple[int, np.ndarray]]
+) -> tuple[Box | None, np.ndarray]:
+    """The box of a uint8 volume's nonzero voxels, and the volume inside it (Fortran order), in one pass.
+
+    ``chunks`` are (byte offset, bytes) of the volume in Fortran order, each made of whole rows
+    (``shape[0]`` voxels), e.g. ``NiftiStream.chunks(n, align=shape[0])``.
 
     Written by hand for speed and memory: a mask or a one-hot map is mostly zeros, and inflating
     it whole into one large buffer took about 1.4x the inflate time of a small buffer that stays
@@ -210,11 +224,11 @@ def _stream_box(stream: NiftiStream) -> tuple[Box | None, np.ndarray]:
     that is all zero is only checked, and of the others only the rows holding a nonzero voxel
     are kept. Their rows and columns give the box; the kept rows then fill it.
     """
-    n0, n1, _ = (int(n) for n in stream.info.shape)
+    n0, n1, _ = (int(n) for n in shape)
     rows: list[np.ndarray] = []  # global row numbers (j + n1 * k) of the kept rows, per chunk
     kept: list[np.ndarray] = []  # the kept rows themselves, per chunk
     i0, i1 = n0, 0
-    for start, chunk in stream.chunks(max(1, STREAM_BYTES // n0) * n0, align=n0):
+    for start, chunk in chunks:
         if not chunk.max(initial=0):
             continue
         block = chunk.reshape(-1, n0)
@@ -236,6 +250,12 @@ def _stream_box(stream: NiftiStream) -> tuple[Box | None, np.ndarray]:
         by_row[k[sl] - box[2].start, j[sl] - box[1].start] = block[:, i0:i1]
         done += len(block)
     return box, out
+
+
+def _row_chunks(stream: NiftiStream) -> Iterator[tuple[int, np.ndarray]]:
+    """A NIfTI stream's voxel bytes in chunks of whole rows, about STREAM_BYTES long."""
+    n0 = int(stream.info.shape[0])
+    return stream.chunks(max(1, STREAM_BYTES // n0) * n0, align=n0)
 
 
 def _shifted(part: CroppedMask, outer: Box, shape: tuple[int, ...]) -> CroppedMask:

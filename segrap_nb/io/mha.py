@@ -30,7 +30,7 @@ import numpy as np
 from segrap_nb import labels as L
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_path
-from segrap_nb.io.mha_stream import iter_channels, read_header, streamable, write_channel_stack
+from segrap_nb.io.mha_stream import iter_channel_pieces, read_header, streamable, write_channel_stack
 from segrap_nb.io.nifti import Volume
 
 #: ITK's LPS world and the kit's RAS world differ by the sign of x and y.
@@ -197,13 +197,20 @@ def write_structures_mha(path: str | os.PathLike, onehot: np.ndarray, task: int,
     return write_channel_stack(Path(path).expanduser(), masks, count, spacing, origin, d)
 
 
-def iter_structure_channels(
-    path: str | os.PathLike, task: int
-) -> tuple[tuple[int, int, int], tuple[float, float, float], Iterator[np.ndarray]]:
-    """A challenge 4D ``.mha`` channel by channel: (x, y, z) size, spacing mm, and an iterator of
-    uint8 0/1 (i, j, k) channels in the official order of ``task`` (one in memory at a time).
+#: Voxel pieces a channel is inflated in by default: the reused buffer stays in the CPU's cache.
+PIECE_BYTES = 1 << 18
 
+
+def iter_structure_pieces(
+    path: str | os.PathLike, task: int, piece_bytes: int = PIECE_BYTES
+) -> tuple[tuple[int, int, int], tuple[float, float, float], Iterator[Iterator[tuple[int, np.ndarray]]]]:
+    """A challenge 4D ``.mha`` piece by piece: (x, y, z) size, spacing mm, and each channel's pieces.
+
+    Channels come in the official order of ``task``; each is an iterator of (byte offset, uint8
+    voxels, x fastest = NIfTI's Fortran order) pieces of at most ``piece_bytes`` (rounded up
+    to whole rows of x voxels), in one reused buffer (:func:`segrap_nb.io.mha_stream.iter_channel_pieces`).
     DataError, naming the file, for a file that is not such an image (checked as it is read).
+    Values are not checked here (see :func:`iter_structure_channels`).
     """
     path = Path(path).expanduser()
     n = len(L.structures(task))
@@ -215,7 +222,8 @@ def iter_structure_channels(
     if not streamable(fields):  # another layout: SimpleITK reads it (and names what is wrong)
         fh.close()
         stack = read_structures_mha(path, task)
-        return stack.shape, stack.spacing, (stack.channel(i) for i in range(n))
+        whole = (iter([(0, np.ravel(stack.channel(i), order="F"))]) for i in range(n))
+        return stack.shape, stack.spacing, whole
     try:
         size = tuple(int(v) for v in fields["DimSize"].split())
         sx, sy, sz = (float(v) for v in fields["ElementSpacing"].split()[:3])
@@ -229,16 +237,34 @@ def iter_structure_channels(
             f"expected a 4D image of size x y z {n} (one channel per Task00{task} structure), "
             f"found size {' '.join(str(s) for s in size)}",
         )
+    rows = max(1, -(-piece_bytes // size[0]))
+    pieces = iter_channel_pieces(path, fh, fields, rows * size[0])
+    return (size[0], size[1], size[2]), (sx, sy, sz), pieces
+
+
+def iter_structure_channels(
+    path: str | os.PathLike, task: int
+) -> tuple[tuple[int, int, int], tuple[float, float, float], Iterator[np.ndarray]]:
+    """A challenge 4D ``.mha`` channel by channel: (x, y, z) size, spacing mm, and an iterator of
+    uint8 0/1 (i, j, k) channels in the official order of ``task`` (one in memory at a time).
+
+    DataError, naming the file, for a file that is not such an image (checked as it is read).
+    """
+    size, spacing, pieces = iter_structure_pieces(path, task)
 
     def channels() -> Iterator[np.ndarray]:
-        with fh:
-            for c, channel in enumerate(iter_channels(path, fh, fields)):
-                top = int(channel.max(initial=0))
-                if top > 1:
-                    raise DataError(path, f"channel {c} holds value {top}; each channel is a 0/1 mask")
-                yield channel
+        for c, channel in enumerate(pieces):
+            flat = np.empty(int(np.prod(size)), np.uint8)
+            for start, piece in channel:
+                flat[start : start + piece.size] = piece
+            top = int(flat.max(initial=0))
+            if top > 1:
+                raise DataError(
+                    Path(path).expanduser(), f"channel {c} holds value {top}; each channel is a 0/1 mask"
+                )
+            yield flat.reshape(size, order="F")
 
-    return (size[0], size[1], size[2]), (sx, sy, sz), channels()
+    return size, spacing, channels()
 
 
 @dataclass

@@ -14,16 +14,19 @@ file, another voxel type) are read through SimpleITK instead.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-try:  # ISA-L's deflate (python-isal, a dependency of the kit); the standard library otherwise
+try:  # ISA-L's deflate and inflate (python-isal, a dependency of the kit); the standard library otherwise
     from isal.isal_zlib import compressobj as _compressobj
+    from isal.isal_zlib import decompressobj as _decompressobj
+    from isal.isal_zlib import error as _InflateError
 except ImportError:  # pragma: no cover - exercised only without python-isal
     from zlib import compressobj as _compressobj  # type: ignore[assignment]
+    from zlib import decompressobj as _decompressobj  # type: ignore[assignment]
+    from zlib import error as _InflateError  # type: ignore[assignment]
 
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_open
@@ -125,29 +128,65 @@ def streamable(fields: dict[str, str]) -> bool:
     )
 
 
-def iter_channels(path: Path, fh, fields: dict[str, str]) -> Iterator[np.ndarray]:
-    """Each channel of a 4D uint8 MetaImage in turn, as an (i, j, k) array; ``fh`` is at the data."""
+class _Inflater:
+    """A MetaImage's voxel bytes, from ``fh`` on, inflated (or copied, when raw) into a buffer on request."""
+
+    def __init__(self, path: Path, fh, compressed: bool, what: str) -> None:
+        self.path, self.fh, self.what = path, fh, what
+        self.total = 0  # bytes of the current channel
+        self.inflater = _decompressobj() if compressed else None
+        self.pending = b""
+
+    def _more(self, got: int) -> bytes:
+        """The next bytes of the file; DataError at its end (``got``: bytes of this channel so far)."""
+        data = self.fh.read(_CHUNK)
+        if not data:
+            raise DataError(self.path, f"truncated: {self.what} ends after {got} of {self.total} bytes")
+        return data
+
+    def fill(self, out: np.ndarray, done: int) -> None:
+        """Fill ``out`` with the next voxel bytes (``done``: bytes of this channel before them)."""
+        filled = 0
+        while filled < out.size:
+            if self.inflater is None:
+                self.pending = self.pending or self._more(done + filled)
+                part, self.pending = self.pending[: out.size - filled], self.pending[out.size - filled :]
+            else:
+                try:  # with no new input too: output held back by the last call's limit comes first
+                    part = self.inflater.decompress(self.pending, out.size - filled)
+                except _InflateError as exc:
+                    raise DataError(
+                        self.path, f"corrupt compressed voxel data in {self.what} ({exc})"
+                    ) from None
+                self.pending = self.inflater.unconsumed_tail
+                if not part:
+                    self.pending += self._more(done + filled)
+            out[filled : filled + len(part)] = np.frombuffer(part, np.uint8)
+            filled += len(part)
+
+
+def iter_channel_pieces(
+    path: Path, fh, fields: dict[str, str], piece_bytes: int
+) -> Iterator[Iterator[tuple[int, np.ndarray]]]:
+    """Each channel of a 4D uint8 MetaImage in turn, as its (byte offset, voxels) pieces, x fastest.
+
+    ``fh`` is at the data. Every piece but a channel's last is ``piece_bytes`` long, inflated
+    (by ISA-L: about 2x zlib) into one reused buffer, valid until the next piece; a channel's
+    pieces must be read before the next channel's. ``fh`` is closed after the last channel.
+    """
     x, y, z, count = (int(s) for s in fields["DimSize"].split())
     n = x * y * z
-    inflater = zlib.decompressobj() if fields.get("CompressedData", "False") == "True" else None
-    pending = b""
-    for c in range(count):
-        out = bytearray()
-        while len(out) < n:
-            if not pending:
-                pending = fh.read(_CHUNK)
-                if not pending:
-                    raise DataError(
-                        path, f"truncated: channel {c} of {count} ends after {len(out)} of {n} bytes"
-                    )
-            if inflater is None:
-                take = n - len(out)
-                out += pending[:take]
-                pending = pending[take:]
-                continue
-            try:
-                out += inflater.decompress(pending, n - len(out))
-            except zlib.error as exc:
-                raise DataError(path, f"corrupt compressed voxel data in channel {c} ({exc})") from None
-            pending = inflater.unconsumed_tail
-        yield np.frombuffer(out, np.uint8).reshape(z, y, x).T
+    buf = np.empty(max(1, min(n, piece_bytes)), np.uint8)
+    compressed = fields.get("CompressedData", "False") == "True"
+
+    def channel(c: int) -> Iterator[tuple[int, np.ndarray]]:
+        source.what, source.total = f"channel {c} of {count}", n
+        for done in range(0, n, buf.size):
+            piece = buf[: min(buf.size, n - done)]
+            source.fill(piece, done)
+            yield done, piece
+
+    with fh:
+        source = _Inflater(path, fh, compressed, "channel 0")
+        for c in range(count):
+            yield channel(c)

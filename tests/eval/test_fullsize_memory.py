@@ -119,6 +119,23 @@ def test_streamed_maps_are_cut_exactly(masks_case, tmp_path, monkeypatch, piece_
         reading.read_structures(SegRapDataset(flat, flat_task=1)["segrap_0000"], 1, "--pred")
 
 
+@pytest.mark.parametrize("piece_bytes", [100, 1000, 1 << 18])
+def test_streamed_4d_mha_is_cut_exactly(masks_case, tmp_path, monkeypatch, piece_bytes):
+    """A challenge 4D .mha read piece by piece gives every structure exactly as its map does."""
+    from segrap_nb.grid import FileGrid
+    from segrap_nb.io.mha import write_structures_mha
+
+    t1 = masks_case[1].copy()
+    t1[0, 0, 0], t1[-1, -1, -1] = 1, 54  # the first and last voxels of the Brain and Trachea channels
+    path = write_structures_mha(tmp_path / "pred.mha", t1, 1, TINY_AFFINE)
+    monkeypatch.setattr(reading, "STREAM_BYTES", piece_bytes)
+    got = reading.read_structures_4d(path, 1, FileGrid(MASKS_SHAPE, TINY_AFFINE, "gt"))
+    want = crop_structures(t1, 1)
+    for name in L.OAR_NAMES:
+        assert got[name].box == want[name].box, name
+        assert np.array_equal(got[name].crop, want[name].crop), name
+
+
 def _copy(root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "data"
     shutil.copytree(root, dst)

@@ -38,7 +38,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from _common import BINDER_MB, ROOT, arg_parser, load_average
 
@@ -47,6 +47,9 @@ sys.path.insert(0, str(ROOT))
 from segrap_nb import labels as L
 from segrap_nb.cli import COMMANDS
 from segrap_nb.io.dataset import IMAGES_DIR, ONEHOT_DIR, SegRapDataset
+from segrap_nb.io.mha import write_structures_mha
+from segrap_nb.io.mha_stream import read_header
+from segrap_nb.io.nifti import read_nifti
 
 PY = sys.executable
 
@@ -70,10 +73,25 @@ def isal_floor(files: list[Path]) -> float:
     view = memoryview(buf)
     t0 = time.process_time()  # CPU time: the floor is not inflated by other users of the machine
     for path in files:
+        if path.suffix == ".mha":
+            _inflate_mha(path, isal_zlib.decompressobj())
+            continue
         with igzip.open(path, "rb") as fh:
             while fh.readinto(view):
                 pass
     return time.process_time() - t0
+
+
+def _inflate_mha(path: Path, inflater) -> None:
+    """Inflate a 4D .mha's voxel stream (one zlib stream after the text header), 256 KB out at a time."""
+    with open(path, "rb") as fh:
+        read_header(fh)
+        while chunk := fh.read(64 << 10):
+            while chunk:
+                inflater.decompress(chunk, 256 << 10)
+                chunk = inflater.unconsumed_tail
+        while inflater.decompress(b"", 256 << 10):  # output held back by the last limit
+            pass
 
 
 def zlib_floor(files: list[Path]) -> float:
@@ -85,6 +103,9 @@ def zlib_floor(files: list[Path]) -> float:
     """
     t0 = time.process_time()
     for path in files:
+        if path.suffix == ".mha":
+            _inflate_mha(path, zlib.decompressobj())
+            continue
         with open(path, "rb") as fh:
             inflater = zlib.decompressobj(wbits=31)
             while chunk := fh.read(64 << 10):
@@ -157,7 +178,8 @@ for case in ds:
 
 
 def make_data(data: Path, cases: int) -> Path:
-    """The full-size phantom at ``data`` (made once, reused), with masks-only and maps-only views."""
+    """The full-size phantom at ``data`` (made once, reused), with masks-only and maps-only views
+    and a folder of the challenge container's 4D ``.mha`` outputs (``mha/<case>.mha``, from the maps)."""
     if not (data / "PHANTOM.txt").exists():  # made in its own process: see _LAUNCH
         argv = ["-m", "segrap_nb", "phantom", str(data), "--size", "full", "--cases", str(cases)]
         subprocess.run([PY, *argv], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -168,6 +190,12 @@ def make_data(data: Path, cases: int) -> Path:
         if not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(target, target_is_directory=True)
+    for case in SegRapDataset(data):
+        out = views / "mha" / f"{case.case_id}.mha"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            vol = read_nifti(case.onehot[1])
+            write_structures_mha(out, vol.array, 1, vol.affine)
     return views
 
 
@@ -246,6 +274,23 @@ def command_items(data: Path, views: Path, out: Path, workers: int, run: Path | 
                 str(out / "eval_maps"),
             ],
             files_of(ds, maps=(1,)) * 2,
+            limit_mb=1024,
+        ),
+        Item(
+            "evaluate 4D .mha (gt maps)",
+            [
+                *cli,
+                "evaluate",
+                "--pred",
+                str(views / "mha"),
+                "--gt",
+                str(data),
+                "--task",
+                "1",
+                "--out",
+                str(out / "eval_mha"),
+            ],
+            sorted((views / "mha").glob("*.mha")) + files_of(ds, maps=(1,)),
             limit_mb=1024,
         ),
         Item(

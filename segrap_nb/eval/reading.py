@@ -3,9 +3,9 @@
 A case is read as its one-hot map when it has one for the task, else as its per-structure
 masks. A map may come in any integer dtype (uint8, uint16, big-endian int16, ...) or as
 integer-valued floats, as long as its labels are those of the task; masks count any value > 0
-as inside (the organisers' ``mask > 0``). Each mask is cropped to its bounding box while it is
-inflated, so a case of 45 full-size masks never holds a full mask in memory, only the slices one
-structure occupies.
+as inside (the organisers' ``mask > 0``). A uint8 mask or map, and each channel of a challenge
+4D ``.mha``, is cut to the box of its nonzero voxels while it is inflated (:func:`_stream_box`),
+so a case never holds a full-size volume in memory, only the rows its structures occupy.
 Every error is a :class:`~segrap_nb.errors.DataError` naming the file and the side.
 """
 

@@ -178,7 +178,8 @@ def _read_map(
     box, inside = streamed
     if box is None:
         return {n: CroppedMask(shape, None, np.zeros((0, 0, 0), bool)) for n in L.structures(task)}, grid
-    labels = label_map(Volume(inside, info.affine, tuple(info.spacing[:3]), str(ref)), task, side)
+    spacing = (float(info.spacing[0]), float(info.spacing[1]), float(info.spacing[2]))
+    labels = label_map(Volume(inside, info.affine, spacing, str(ref)), task, side)
     parts = crop_structures(labels, task, side)
     return {name: _shifted(part, box, shape) for name, part in parts.items()}, grid
 

@@ -16,20 +16,24 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 try:  # ISA-L's deflate and inflate (python-isal, a dependency of the kit); the standard library otherwise
     from isal.isal_zlib import compressobj as _compressobj
     from isal.isal_zlib import decompressobj as _decompressobj
-    from isal.isal_zlib import error as _InflateError
+    from isal.isal_zlib import error as _inflate_error
 except ImportError:  # pragma: no cover - exercised only without python-isal
     from zlib import compressobj as _compressobj  # type: ignore[assignment]
     from zlib import decompressobj as _decompressobj  # type: ignore[assignment]
-    from zlib import error as _InflateError  # type: ignore[assignment]
+    from zlib import error as _inflate_error  # type: ignore[assignment]
 
 from segrap_nb.errors import DataError
 from segrap_nb.io.atomic import atomic_open
+
+#: What a corrupt stream raises (python-isal's stub declares ``error`` an instance: hence the cast).
+_InflateError = cast("type[Exception]", _inflate_error)
 
 #: Bytes read from the file per step while inflating.
 _CHUNK = 1 << 20

@@ -155,20 +155,29 @@ def _plain_uint8(info: NiftiInfo) -> bool:
     return len(info.shape) == 3 and info.dtype == np.uint8 and info.slope == 1.0 and info.inter == 0.0
 
 
+def _streamed(ref: FileRef, side: str) -> tuple[NiftiInfo, tuple[Box | None, np.ndarray] | None]:
+    """A file's header and, when its voxels are plain uint8, their box and the volume inside it.
+
+    One pass over the file (:func:`_stream_box`); None for other files, which the caller reads
+    whole. Errors name the file and the side.
+    """
+    try:
+        with NiftiStream(ref) as stream:
+            info = stream.info
+            return info, (_stream_box(info.shape, _row_chunks(stream)) if _plain_uint8(info) else None)
+    except DataError as exc:
+        raise DataError(exc.source, f"{side}: {exc.problem}") from None
+
+
 def _read_map(
     ref: FileRef, task: int, side: str, grid: FileGrid | None
 ) -> tuple[dict[str, CroppedMask], FileGrid]:
     """A one-hot map's structures as CroppedMasks, and its grid (checked against ``grid`` if given).
 
-    A plain uint8 map is streamed (:func:`_stream_box`): only the box of its labels is kept,
-    and the structures are cut from it. Other dtypes are read whole (:func:`label_map`).
+    A plain uint8 map is streamed (:func:`_streamed`): only the box of its labels is kept, and
+    the structures are cut from it. Other dtypes are read whole (:func:`label_map`).
     """
-    try:
-        with NiftiStream(ref) as stream:
-            info = stream.info
-            streamed = _stream_box(info.shape, _row_chunks(stream)) if _plain_uint8(info) else None
-    except DataError as exc:
-        raise DataError(exc.source, f"{side}: {exc.problem}") from None
+    info, streamed = _streamed(ref, side)
     if streamed is None:
         vol = _read(ref, side)
         grid = _on_grid(vol, grid, side)
@@ -187,28 +196,19 @@ def _read_map(
 def _read_mask(ref: FileRef, side: str, grid: FileGrid | None, what: str) -> tuple[CroppedMask, FileGrid]:
     """A mask file cropped to its bounding box, after checking that it lies on ``grid`` (None: its own).
 
-    Plain uint8 masks (the release's) are cropped while they stream in (:func:`_stream_box`),
-    with the header read from the same stream; other dtypes go through read_nifti (any value
-    > 0 is inside). Errors name the file and the side.
+    Plain uint8 masks (the release's) are cropped while they stream in (:func:`_streamed`), with
+    the header read from the same stream; other files go through read_nifti (any value > 0 is
+    inside; not 3D: an error). Errors name the file and the side.
     """
-    streamed: tuple[CroppedMask, FileGrid] | None = None
-    try:
-        with NiftiStream(ref) as stream:
-            info = stream.info
-            if len(info.shape) != 3:
-                raise DataError(ref, f"expected a 3D volume, header says shape {info.shape}")
-            if _plain_uint8(info):
-                box, inside = _stream_box(info.shape, _row_chunks(stream))
-                shape = tuple(int(n) for n in info.shape)
-                mask = CroppedMask(shape, box, np.not_equal(inside, 0))
-                streamed = mask, FileGrid(shape, info.affine, str(ref))
-    except DataError as exc:
-        raise DataError(exc.source, f"{side}: {exc.problem}") from None
-    if streamed is not None:
-        return streamed[0], _grid_check(streamed[1], grid, side)
-    vol = _read(ref, side)
-    grid = _on_grid(vol, grid, side)
-    return crop_mask(_inside(vol.array), what), grid
+    info, streamed = _streamed(ref, side)
+    if streamed is None:
+        vol = _read(ref, side)
+        grid = _on_grid(vol, grid, side)
+        return crop_mask(_inside(vol.array), what), grid
+    shape = tuple(int(n) for n in info.shape)
+    box, inside = streamed
+    mask = CroppedMask(shape, box, np.not_equal(inside, 0))
+    return mask, _grid_check(FileGrid(shape, info.affine, str(ref)), grid, side)
 
 
 def _stream_box(

@@ -162,3 +162,13 @@ def test_mask_on_another_grid_is_named(masks_case, tmp_path):
     write_nifti(d / "Eye_L.nii.gz", np.zeros((4, 4, 4), np.uint8), TINY_AFFINE)
     with pytest.raises(DataError, match=r"Eye_L.nii.gz: mask is on another grid than Brain: shape"):
         SegRapDataset(root)[0].onehot_map(1)
+
+
+def test_evaluate_names_a_mask_that_is_not_3d(masks_case, tmp_path):
+    root = _copy(masks_case[0], tmp_path)
+    brain = root / IMAGES_DIR / "segrap_0000" / "Brain.nii.gz"
+    write_nifti(brain, np.zeros((4, 4, 4, 2), np.uint8), TINY_AFFINE)
+    with pytest.raises(
+        DataError, match=r"Brain.nii.gz: --gt: expected a 3D volume, header says shape \(4, 4, 4, 2\)"
+    ):
+        evaluate(root, root, task=1, progress=False)
